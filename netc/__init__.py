@@ -1,0 +1,41 @@
+"""netc: a declarative architecture compiler.
+
+    graph = netc.load("resnet50.yaml")            # spec -> checked IR, no framework imported
+    model = netc.build("resnet50.yaml", backend="torch")
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .compiler.ir import Graph, Node, Param
+from .spec.errors import ShapeError, SpecError
+
+__all__ = ["load", "build", "emit", "Graph", "Node", "Param", "SpecError", "ShapeError"]
+
+
+def load(path: str, overrides: dict | None = None, text: str | None = None) -> Graph:
+    """Parse, validate and expand a spec into a linted IR graph."""
+    from .compiler.lint import lint
+    from .spec.document import load_document
+    from .spec.expand import expand
+
+    graph = expand(load_document(str(path), overrides, text))
+    lint(graph)
+    return graph
+
+
+def emit(spec, backend: str = "torch", overrides: dict | None = None) -> str:
+    """The Python source a backend writes for a spec (a path or a Graph)."""
+    from .backends import get_backend
+
+    graph = spec if isinstance(spec, Graph) else load(spec, overrides)
+    return get_backend(backend).emit(graph)
+
+
+def build(spec, backend: str = "torch", overrides: dict | None = None):
+    """A live model, loaded from exactly the source `emit` returns."""
+    from .backends import get_backend
+
+    graph = spec if isinstance(spec, Graph) else load(spec, overrides)
+    impl = get_backend(backend)
+    return impl.load(impl.emit(graph), graph)

@@ -1,0 +1,56 @@
+"""The PyTorch backend: IR layout is torch's layout, so canonical weights are the state_dict."""
+from __future__ import annotations
+
+from ...compiler.ir import Graph
+from ..base import Backend
+from .emit import emit
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def emit(self, graph: Graph) -> str:
+        return emit(graph)
+
+    def count(self, model, graph: Graph) -> dict[str, dict[str, int]]:
+        modules = dict(model.named_modules())
+        out = {}
+        for node in graph.nodes:
+            if not node.params:
+                continue
+            module = modules.get(node.name)
+            tensors = {} if module is None else {
+                **dict(module.named_parameters(recurse=False)),
+                **{k: v for k, v in module.named_buffers(recurse=False) if k != "num_batches_tracked"}}
+            kinds = {}
+            for p in node.params:
+                if p.name in tensors:
+                    kinds[p.kind] = kinds.get(p.kind, 0) + tensors[p.name].numel()
+            out[node.name] = kinds
+        return out
+
+    def headline(self, model) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    def export_weights(self, model, graph: Graph) -> dict:
+        state = model.state_dict()
+        return {f"{n.name}.{p.name}": state[f"{n.name}.{p.name}"].detach().cpu().numpy().copy()
+                for n in graph.nodes for p in n.params}
+
+    def import_weights(self, model, graph: Graph, weights: dict) -> None:
+        import torch
+
+        state = {}
+        for node in graph.nodes:
+            for p in node.params:
+                key = f"{node.name}.{p.name}"
+                if key not in weights:
+                    raise KeyError(f"canonical weights lack '{key}'")
+                if list(weights[key].shape) != p.shape:
+                    raise ValueError(f"'{key}' has shape {list(weights[key].shape)}, IR says {p.shape}")
+                state[key] = torch.as_tensor(weights[key])
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+        if missing or unexpected:
+            raise KeyError(f"weights do not match the model: missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}")

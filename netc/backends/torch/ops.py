@@ -1,0 +1,147 @@
+"""One emitter per op: (module constructor or None, forward expression) for a node.
+
+`m` is the expression that reaches the node's module; `a` the input variables; `inplace` says the
+first input dies here and its producer does not need it for backward, so it may be overwritten.
+"""
+from __future__ import annotations
+
+from ..base import UnsupportedOp
+
+
+def _t(values) -> str:
+    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+
+
+def _symmetric(padding) -> bool:
+    return padding[0] == padding[1] and padding[2] == padding[3]
+
+
+def _fpad(padding) -> str:  # IR [top, bottom, left, right] -> F.pad's (left, right, top, bottom)
+    t, b, l, r = padding
+    return f"({l}, {r}, {t}, {b})"
+
+
+def conv2d(n, m, a, inplace):
+    at = n.attrs
+    sym = _symmetric(at["padding"])
+    pad = (at["padding"][0], at["padding"][2]) if sym else (0, 0)
+    ctor = (f"nn.Conv2d({at['in_channels']}, {at['out_channels']}, kernel_size={_t(at['kernel'])}, "
+            f"stride={_t(at['stride'])}, padding={_t(pad)}"
+            + (f", dilation={_t(at['dilation'])}" if at["dilation"] != [1, 1] else "")
+            + (f", groups={at['groups']}" if at["groups"] != 1 else "")
+            + f", bias={at['bias']})")
+    arg = a[0] if sym else f"F.pad({a[0]}, {_fpad(at['padding'])})"
+    return ctor, f"{m}({arg})"
+
+
+def linear(n, m, a, inplace):
+    at = n.attrs
+    return f"nn.Linear({at['in_features']}, {at['out_features']}, bias={at['bias']})", f"{m}({a[0]})"
+
+
+def batchnorm(n, m, a, inplace):
+    at = n.attrs
+    if at["scale"] != at["center"]:
+        raise UnsupportedOp(f"{n.name}: torch's BatchNorm has scale and shift together or neither; "
+                            f"this node has scale={at['scale']}, center={at['center']}")
+    kind = "BatchNorm2d" if len(n.shape) == 3 else "BatchNorm1d"
+    affine = "" if at["scale"] else ", affine=False"
+    return (f"nn.{kind}({at['num_features']}, eps={at['eps']!r}, momentum={at['momentum']!r}{affine})",
+            f"{m}({a[0]})")
+
+
+def _pool(fn, extra=""):
+    def emit(n, m, a, inplace):
+        at = n.attrs
+        sym = _symmetric(at["padding"])
+        src = a[0]
+        if not sym:
+            if fn == "avg_pool2d" and not at["count_include_pad"]:
+                raise UnsupportedOp(f"{n.name}: torch cannot average over uneven padding "
+                                    "while excluding the padded cells")
+            fill = ", value=float('-inf')" if fn == "max_pool2d" else ""
+            src = f"F.pad({src}, {_fpad(at['padding'])}{fill})"
+        pad = (at["padding"][0], at["padding"][2]) if sym else (0, 0)
+        opts = f", ceil_mode=True" if at["ceil_mode"] else ""
+        if fn == "avg_pool2d" and not at["count_include_pad"]:
+            opts += ", count_include_pad=False"
+        return None, (f"F.{fn}({src}, kernel_size={_t(at['kernel'])}, stride={_t(at['stride'])}, "
+                      f"padding={_t(pad)}{opts})")
+    return emit
+
+
+def _function(template):
+    def emit(n, m, a, inplace):
+        return None, template.format(*a, **n.attrs)
+    return emit
+
+
+def relu(n, m, a, inplace):
+    return None, f"F.relu({a[0]}, inplace=True)" if inplace else f"F.relu({a[0]})"
+
+
+def add(n, m, a, inplace):
+    if inplace and len(a) == 2:
+        return None, f"{a[0]}.add_({a[1]})"
+    return None, " + ".join(a)
+
+
+def dropout(n, m, a, inplace):
+    return f"nn.Dropout(p={n.attrs['p']!r})", f"{m}({a[0]})"
+
+
+def drop_path(n, m, a, inplace):
+    return f"DropPath(p={n.attrs['p']!r}, scale={n.attrs['scale']!r})", f"{m}({a[0]})"
+
+
+def channel_pad(n, m, a, inplace):
+    s, before, after = n.attrs["stride"], n.attrs["before"], n.attrs["after"]
+    src = a[0] if s == 1 else f"{a[0]}[:, :, ::{s}, ::{s}]"
+    return None, f"F.pad({src}, (0, 0, 0, 0, {before}, {after}))"
+
+
+def concat(n, m, a, inplace):
+    return None, f"torch.cat([{', '.join(a)}], 1)"
+
+
+EMITTERS = {
+    "conv2d": conv2d, "linear": linear, "batchnorm": batchnorm, "relu": relu, "add": add,
+    "maxpool": _pool("max_pool2d"), "avgpool": _pool("avg_pool2d"),
+    "global_avgpool": _function("{0}.mean((2, 3))"),
+    "global_maxpool": _function("torch.amax({0}, (2, 3))"),
+    "adaptive_avgpool": lambda n, m, a, i: (None, f"F.adaptive_avg_pool2d({a[0]}, {_t(n.attrs['output_size'])})"),
+    "relu6": _function("F.relu6({0})"), "sigmoid": _function("torch.sigmoid({0})"),
+    "tanh": _function("torch.tanh({0})"), "gelu": _function("F.gelu({0})"),
+    "silu": _function("F.silu({0})"), "hardswish": _function("F.hardswish({0})"),
+    "softmax": _function("F.softmax({0}, 1)"), "identity": _function("{0}"),
+    "leaky_relu": _function("F.leaky_relu({0}, {slope!r})"),
+    "flatten": _function("torch.flatten({0}, 1)"), "dropout": dropout, "drop_path": drop_path,
+    "pad": lambda n, m, a, i: (None, f"F.pad({a[0]}, {_fpad(n.attrs['padding'])})"),
+    "channel_pad": channel_pad, "concat": concat, "mul": _function("{0} * {1}"),
+    "gated_sum": _function("{0} * {1} + {2} * (1 - {1})"),
+}
+
+# Ops whose output autograd does not keep, so a consumer may overwrite it in place.
+INPLACE_SAFE_PRODUCERS = {"conv2d", "batchnorm", "linear", "add"}
+INPLACE_OPS = {"relu", "add"}
+
+HELPERS = {
+    "drop_path": '''
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016): in training, drop the residual branch of each sample
+    with probability p. scale='test' keeps the paper's rule (multiply by 1 - p at test time);
+    scale='train' divides by 1 - p in training instead."""
+
+    def __init__(self, p, scale):
+        super().__init__()
+        self.p, self.scale = p, scale
+
+    def forward(self, x):
+        keep = 1.0 - self.p
+        if not self.training:
+            return x * keep if self.scale == "test" else x
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask if self.scale == "test" else x * mask / keep
+''',
+}

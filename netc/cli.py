@@ -1,0 +1,122 @@
+"""The `netc` command. Frameworks are imported inside the commands that need them, so
+`validate`, `summary`, `schema` and `table` run where neither torch nor TensorFlow is installed."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import yaml
+
+from .spec.errors import SpecError
+
+
+def _overrides(values: tuple[str, ...]) -> dict:
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected NAME=VALUE, got '{item}'", param_hint="--set")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                   help="Override a network parameter declared under 'params'.")
+
+
+class NetcGroup(click.Group):
+    """Prints user errors located, without a traceback, and exits 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SpecError as exc:
+            click.echo(exc.format(), err=True)
+            sys.exit(2)
+
+
+@click.group(cls=NetcGroup)
+@click.version_option(package_name="netc")
+def main():
+    """netc: compile YAML network specs into PyTorch and Keras models."""
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@SET
+def validate(spec, sets):
+    """Check a spec: schema, blocks, expressions and shapes."""
+    from . import load
+
+    graph = load(spec, _overrides(sets))
+    click.echo(f"{spec}: ok ({len(graph.nodes)} nodes, {graph.trainable:,} parameters)")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@SET
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def summary(spec, sets, as_json):
+    """Per-node output shapes, parameters and MACs, with totals."""
+    from . import load
+    from .report import summary_json, summary_text
+
+    graph = load(spec, _overrides(sets))
+    click.echo(json.dumps(summary_json(graph), indent=1) if as_json else summary_text(graph))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@SET
+@click.option("--backend", default="torch", show_default=True, help="torch or keras.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the source here.")
+def build(spec, sets, backend, output):
+    """Emit standalone model source for a backend."""
+    from . import emit
+
+    source = emit(spec, backend, _overrides(sets))
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(source)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(source, nl=False)
+
+
+@main.command()
+def schema():
+    """Print the spec's JSON Schema (draft 2020-12)."""
+    from .spec.schema import SCHEMA_PATH
+
+    click.echo(SCHEMA_PATH.read_text(), nl=False)
+
+
+@main.command()
+def ops():
+    """List the primitive ops and their arguments."""
+    from .compiler.ops import REGISTRY
+
+    for name, op in sorted(REGISTRY.items()):
+        args = ", ".join(f"{a}{'' if a in op.required else '=' + repr(op.defaults.get(a))}"
+                         for a in op.args)
+        click.echo(f"{name:18} {args}")
+        if op.doc:
+            click.echo(f"{'':18} {op.doc}")
+
+
+def _register_commands() -> None:
+    """Commands that live in `netc/commands/` (train, diff, ...) add themselves to `main`."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}")
+
+
+_register_commands()
+
+if __name__ == "__main__":
+    main()

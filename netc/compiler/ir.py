@@ -1,0 +1,102 @@
+"""The IR: a flat, topologically ordered DAG of primitive ops with hierarchical names.
+
+Every value a node holds is JSON-able, so a graph round-trips through JSON unchanged and hashes
+stably. Names are weight keys in every backend (`layer1.0.conv1` -> `layer1.0.conv1.weight`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+PARAM_KINDS = ("weight", "bias", "norm-affine", "norm-statistic")
+
+
+@dataclass
+class Param:
+    name: str  # local to its node: "weight", "running_mean", ...
+    shape: list[int]
+    kind: str
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    inputs: list[str]
+    attrs: dict
+    shape: list[int]  # output shape without batch, channels first: (C, H, W) or (F,)
+    params: list[Param] = field(default_factory=list)
+    macs: int = 0
+    source: str = ""  # "file:line:col" of the spec item that made it
+
+    def param_count(self, kinds=PARAM_KINDS) -> int:
+        return sum(p.size for p in self.params if p.kind in kinds)
+
+
+@dataclass
+class Graph:
+    name: str
+    input_name: str
+    input_shape: list[int]
+    nodes: list[Node] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)  # residual blocks, stage info (feature_info)
+
+    def __post_init__(self):
+        self._index = {n.name: n for n in self.nodes}
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self._index[node.name] = node
+        return node
+
+    def node(self, name: str) -> Node:
+        return self._index[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index or name == self.input_name
+
+    def shape_of(self, name: str) -> list[int]:
+        return self.input_shape if name == self.input_name else self._index[name].shape
+
+    def count(self, kinds=PARAM_KINDS) -> int:
+        return sum(n.param_count(kinds) for n in self.nodes)
+
+    @property
+    def trainable(self) -> int:
+        return self.count(("weight", "bias", "norm-affine"))
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "input": {"name": self.input_name, "shape": self.input_shape},
+            "nodes": [asdict(n) for n in self.nodes],
+            "outputs": self.outputs,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Graph":
+        nodes = [Node(**{**n, "params": [Param(**p) for p in n["params"]]}) for n in data["nodes"]]
+        return cls(data["name"], data["input"]["name"], list(data["input"]["shape"]), nodes,
+                   list(data["outputs"]), data.get("meta", {}))
+
+    def content_hash(self) -> str:
+        """Hash of what the network computes: ops, wiring, attrs, shapes; not spec positions."""
+        body = self.to_json()
+        for node in body["nodes"]:
+            node.pop("source", None)
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

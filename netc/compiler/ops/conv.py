@@ -1,0 +1,115 @@
+"""Convolution, linear and batch norm: the ops that own weights."""
+from __future__ import annotations
+
+import math
+
+from ...spec.errors import ShapeError
+from . import OpDef, fmt, register, spatial
+from .schema_types import BOOL, NUMBER, PADDING, PAIR, POS_INT
+
+
+def pair(value) -> list[int]:
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def explicit_padding(pad, size, kernel, stride, dilation) -> list[int]:
+    """[top, bottom, left, right]. "same" is TensorFlow's rule: any odd extra goes bottom/right."""
+    if pad == "valid":
+        return [0, 0, 0, 0]
+    if pad == "same":
+        out = []
+        for n, k, s, d in zip(size, kernel, stride, dilation):
+            total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            out += [total // 2, total - total // 2]
+        return out
+    if isinstance(pad, int):
+        return [pad] * 4
+    return [pad[0], pad[0], pad[1], pad[1]] if len(pad) == 2 else list(pad)
+
+
+def window_out(n: int, pad: tuple[int, int], k: int, s: int, d: int, what: str, ceil=False) -> int:
+    span = n + pad[0] + pad[1] - d * (k - 1) - 1
+    if span < 0:
+        raise ShapeError(f"{what}: kernel {k} (dilation {d}) does not fit an input of size {n} "
+                         f"padded by {pad[0]}+{pad[1]}")
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + pad[0]:
+        out -= 1  # torch: the last window must start inside the input or its left padding
+    return out
+
+
+def window_shape(attrs, c, h, w, what, ceil=False):
+    p = attrs["padding"]
+    (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["stride"], attrs["dilation"]
+    return [c, window_out(h, p[0:2], kh, sh, dh, what, ceil), window_out(w, p[2:4], kw, sw, dw, what, ceil)]
+
+
+def _conv_resolve(args, in_shapes):
+    c, h, w = spatial(in_shapes[0], "conv2d")
+    kernel, stride, dilation = pair(args["kernel"]), pair(args["stride"]), pair(args["dilation"])
+    groups = args["groups"]
+    if c % groups or args["out"] % groups:
+        raise ShapeError(f"conv2d: groups={groups} must divide both input channels ({c}) "
+                         f"and output channels ({args['out']})")
+    return {"in_channels": c, "out_channels": args["out"], "kernel": kernel, "stride": stride,
+            "padding": explicit_padding(args["pad"], (h, w), kernel, stride, dilation),
+            "dilation": dilation, "groups": groups, "bias": args["bias"]}
+
+
+def _conv_infer(attrs, in_shapes):
+    _, h, w = spatial(in_shapes[0], "conv2d")
+    return window_shape(attrs, attrs["out_channels"], h, w, "conv2d")
+
+
+def _conv_params(attrs, in_shapes):
+    o, i, g = attrs["out_channels"], attrs["in_channels"], attrs["groups"]
+    params = [("weight", [o, i // g, *attrs["kernel"]], "weight")]
+    return params + ([("bias", [o], "bias")] if attrs["bias"] else [])
+
+
+def _conv_macs(attrs, in_shapes, out):
+    kh, kw = attrs["kernel"]
+    return out[0] * out[1] * out[2] * (attrs["in_channels"] // attrs["groups"]) * kh * kw
+
+
+register(OpDef(
+    "conv2d", doc="2-D convolution; `groups: ${in.channels}` makes it depthwise",
+    args={"out": POS_INT, "kernel": PAIR, "stride": PAIR, "pad": PADDING, "dilation": PAIR,
+          "groups": POS_INT, "bias": BOOL},
+    required=("out", "kernel"),
+    defaults={"stride": 1, "pad": 0, "dilation": 1, "groups": 1, "bias": True},
+    resolve=_conv_resolve, infer=_conv_infer, params=_conv_params, macs=_conv_macs))
+
+
+def _linear_resolve(args, in_shapes):
+    if len(in_shapes[0]) != 1:
+        raise ShapeError(f"linear needs a flat input, got {fmt(in_shapes[0])}",
+                         hint="put 'flatten' or 'global_avgpool' before it")
+    return {"in_features": in_shapes[0][0], "out_features": args["out"], "bias": args["bias"]}
+
+
+register(OpDef(
+    "linear", doc="fully connected layer",
+    args={"out": POS_INT, "bias": BOOL}, required=("out",), defaults={"bias": True},
+    resolve=_linear_resolve,
+    infer=lambda a, s: [a["out_features"]],
+    params=lambda a, s: [("weight", [a["out_features"], a["in_features"]], "weight")]
+    + ([("bias", [a["out_features"]], "bias")] if a["bias"] else []),
+    macs=lambda a, s, o: a["in_features"] * a["out_features"]))
+
+
+def _bn_params(attrs, in_shapes):
+    c = attrs["num_features"]
+    affine = [("weight", [c], "norm-affine")] if attrs["scale"] else []
+    affine += [("bias", [c], "norm-affine")] if attrs["center"] else []
+    return affine + [("running_mean", [c], "norm-statistic"), ("running_var", [c], "norm-statistic")]
+
+
+register(OpDef(
+    "batchnorm",
+    doc="batch normalisation over channels; momentum in torch's convention (0.1 == Keras 0.9)",
+    args={"eps": NUMBER, "momentum": NUMBER, "scale": BOOL, "center": BOOL},
+    defaults={"eps": 1e-5, "momentum": 0.1, "scale": True, "center": True},
+    resolve=lambda a, s: {"num_features": s[0][0], "eps": float(a["eps"]),
+                          "momentum": float(a["momentum"]), "scale": a["scale"], "center": a["center"]},
+    infer=lambda a, s: list(s[0]), params=_bn_params))

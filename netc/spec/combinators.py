@@ -1,0 +1,209 @@
+"""The combinators: each turns one spec construct into primitive nodes through the Expander.
+
+    seq        a named sequence                   residual   body + shortcut, merged by add/concat
+    parallel   branches merged by concat or add   highway    h * t + x * (1 - t)
+    repeat     the same body n times              stages     a stage table of blocks
+    dag        named nodes with explicit inputs
+"""
+from __future__ import annotations
+
+from .errors import SpecError, did_you_mean
+from .expressions import format_name, resolve
+from .loader import LocDict, LocList, location_of
+
+
+def _listed(value):
+    """`then: relu` and `then: [relu]` mean the same."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _then(ex, args, out, scope, ns):
+    then = _listed(args.get("then"))
+    auto = (lambda i: "out") if len(then) == 1 else (lambda i: f"out{i}")
+    return ex.items(then, out, scope.child(ns), auto)
+
+
+def seq(ex, args, x, scope, ns, loc):
+    return ex.items(args["body"], x, scope.child(ns))
+
+
+def residual(ex, args, x, scope, ns, loc):
+    inner = scope.child(ns)
+    y = ex.items(args["body"], x, inner)
+    merge = args.get("merge", "add")
+    env = ex.env_for(inner, x)
+    shortcut = resolve(args.get("shortcut", "identity"), env, location_of(args, "shortcut"))
+    s = _shortcut(ex, shortcut, x, y, merge, inner, ns, location_of(args, "shortcut") or loc)
+    p = resolve(args.get("drop_path", 0), env, location_of(args, "drop_path"))
+    if p:
+        y = ex.builder.add(f"{ns}.drop_path", "drop_path",
+                           {"p": p, "scale": args.get("drop_path_scale", "test")}, [y], loc)
+    if s is None:
+        return _then(ex, args, y, scope, ns)
+    inputs = [s, y] if merge == "concat" else [y, s]
+    out = ex.builder.add(f"{ns}.{merge}", merge, {}, inputs, loc)
+    ex.graph.meta.setdefault("residuals", []).append(
+        {"name": ns, "input": x, "body": y, "shortcut": s, "merge": out, "kind": merge})
+    return _then(ex, args, out, scope, ns)
+
+
+def _shortcut(ex, shortcut, x, y, merge, scope, ns, loc):
+    sx, sy = ex.builder.shape(x), ex.builder.shape(y)
+    if isinstance(shortcut, dict):
+        when = shortcut.get("when", "shape_changes")
+        if when == "always" or (merge == "add" and sx != sy):
+            name = f"{ns}.{shortcut.get('name', 'shortcut')}"
+            return ex.items(shortcut["body"], x, scope.child(name))
+        return x
+    if shortcut == "identity":
+        return x
+    if shortcut == "none":
+        return None
+    if shortcut == "zeropad":
+        if sx == sy:
+            return x
+        stride = -(-sx[1] // sy[1]) if len(sx) == 3 and len(sy) == 3 else 0
+        if not stride or [-(-sx[1] // stride), -(-sx[2] // stride)] != sy[1:] or sy[0] < sx[0]:
+            raise SpecError(f"{ns}: a zero-padding shortcut cannot map {'x'.join(map(str, sx))} "
+                            f"to {'x'.join(map(str, sy))}", loc)
+        return ex.builder.add(f"{ns}.shortcut", "channel_pad", {"out": sy[0], "stride": stride}, [x], loc)
+    raise SpecError(f"unknown shortcut '{shortcut}'", loc,
+                    did_you_mean(shortcut, ["identity", "zeropad", "none"]))
+
+
+def parallel(ex, args, x, scope, ns, loc):
+    branches = args["branches"]
+    inner = scope.child(ns)
+    outs = []
+    if isinstance(branches, dict):
+        for key, body in branches.items():
+            outs.append(ex.items(body, x, scope.child(f"{ns}.{key}")))
+    else:
+        for b, body in enumerate(branches):
+            outs.append(ex.items(body, x, inner, auto=lambda i, b=b: f"{b}.{i}"))
+    merge = args.get("merge", "concat")
+    out = outs[0] if len(outs) == 1 else ex.builder.add(f"{ns}.{merge}", merge, {}, outs, loc)
+    return _then(ex, args, out, scope, ns)
+
+
+def highway(ex, args, x, scope, ns, loc):
+    h = ex.items(args["body"], x, scope.child(ns))
+    gate = args["gate"]
+    name, body = (gate.get("name", "gate"), gate["body"]) if isinstance(gate, dict) else ("gate", gate)
+    t = ex.items(body, x, scope.child(f"{ns}.{name}"))
+    return ex.builder.add(f"{ns}.gated_sum", "gated_sum", {}, [h, t, x], loc)
+
+
+def repeat(ex, args, x, scope, ns, loc):
+    env = ex.env_for(scope, x)
+    times = resolve(args["times"], env, location_of(args, "times"))
+    _check_count(times, location_of(args, "times"))
+    template = args.get("name", "{i}")
+    body = args["body"]
+    for i in range(times):
+        step = scope.child(scope.prefix, {**scope.env, "i": i})
+        full = step.join(format_name(template, {**env, "i": i}, location_of(args, "name")))
+        if isinstance(body, list):
+            x = ex.items(body, x, step.child(full))
+        else:
+            from .expand import split_item
+            key, item_args = split_item(body, location_of(args, "body"))
+            x = ex.dispatch(key, item_args, x, step, full, location_of(args, "body"))
+    return x
+
+
+def _check_count(n, loc):
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise SpecError(f"a repeat count must be a whole number, got {n!r}", loc)
+    if n > 10_000:
+        raise SpecError(f"repeat count {n:,} is over netc's limit of 10,000", loc,
+                        "no network in the literature repeats a block that often; check the number")
+
+
+def stages(ex, args, x, scope, ns, loc):
+    block_name = args["block"]
+    if block_name not in ex.doc.blocks:
+        raise SpecError(f"unknown block '{block_name}'", location_of(args, "block"),
+                        did_you_mean(block_name, ex.doc.blocks))
+    columns, rows = args["columns"], args["rows"]
+    params = ex.doc.blocks[block_name].params
+    for i, col in enumerate(columns):
+        if col != "repeat" and col not in params:
+            raise SpecError(f"column '{col}' is not a parameter of block '{block_name}'",
+                            location_of(columns, i), did_you_mean(col, [*params, "repeat"]))
+    first = args.get("first") or []
+    for i, col in enumerate(first):
+        if col not in columns:
+            raise SpecError(f"'first' names '{col}', which is not a column",
+                            location_of(first, i), did_you_mean(col, columns))
+    env = ex.env_for(scope, x)
+    table = [_row(row, columns, location_of(rows, r), env) for r, row in enumerate(rows)]
+    counts = [row.get("repeat", 1) for row, _ in table]
+    for (row, row_loc), n in zip(table, counts):
+        _check_count(n, row_loc)
+    total, index = sum(counts), 0
+    start = args.get("start", 1)
+    for s, ((row, row_loc), n) in enumerate(zip(table, counts)):
+        stage_env = {**scope.env, "stage": start + s, "count": total}
+        stage_name = scope.join(format_name(args.get("name", "stage{stage}"), stage_env))
+        blocks = []
+        for b in range(n):
+            block_env = {**stage_env, "block": b, "index": index}
+            call = LocDict({k: v for k, v in row.items()
+                            if k != "repeat" and (k not in first or b == 0)})
+            call.update(args.get("args") or {})
+            call.loc, call.key_locs, call.value_locs = row_loc, {}, {}
+            full = f"{stage_name}.{format_name(args.get('block_name', '{block}'), block_env)}"
+            x = ex.block(block_name, call, x, scope.child(scope.prefix, block_env), full, row_loc)
+            blocks.append(full)
+            index += 1
+        ex.graph.meta.setdefault("stages", []).append(
+            {"name": stage_name, "block": block_name, "blocks": blocks, "row": dict(row),
+             "shape": ex.builder.shape(x)})
+        if "between" in args and s < len(table) - 1:
+            x = ex.item(args["between"], x, scope.child(scope.prefix, stage_env),
+                        location_of(args, "between"), f"between{start + s}")
+    return x
+
+
+def _row(row, columns, loc, env):
+    if not isinstance(row, list) or len(row) != len(columns):
+        found = len(row) if isinstance(row, list) else type(row).__name__
+        raise SpecError(f"a row needs {len(columns)} values ({', '.join(columns)}), found {found}", loc)
+    return {c: resolve(v, env, loc) for c, v in zip(columns, row)}, loc
+
+
+def dag(ex, args, x, scope, ns, loc):
+    values = {"input": x}
+    nodes = args["nodes"]
+    for i, node in enumerate(nodes):
+        node_loc = location_of(nodes, i)
+        name = node["name"]
+        if name in values:
+            raise SpecError(f"dag node '{name}' is defined twice", node_loc)
+        sources = node.get("from", [list(values)[-1]])
+        sources = [sources] if isinstance(sources, str) else sources
+        for src in sources:
+            if src not in values:
+                raise SpecError(f"dag node '{name}' reads '{src}', which is not defined before it",
+                                location_of(node, "from"), did_you_mean(src, values))
+        inputs = [values[s] for s in sources]
+        full = f"{ns}.{name}"
+        if len(inputs) > 1:
+            merge = node.get("merge")
+            if merge is None:
+                raise SpecError(f"dag node '{name}' has {len(inputs)} inputs and needs "
+                                "'merge: add | concat | mul'", node_loc)
+            inputs = [ex.builder.add(f"{full}.{merge}", merge, {}, inputs, node_loc)]
+        values[name] = ex.items(node.get("body") or LocList(), inputs[0], scope.child(full))
+    output = args.get("output", nodes[-1]["name"])
+    if output not in values:
+        raise SpecError(f"dag output '{output}' is not a node", location_of(args, "output"),
+                        did_you_mean(output, values))
+    return values[output]
+
+
+HANDLERS = {"seq": seq, "residual": residual, "parallel": parallel, "highway": highway,
+            "repeat": repeat, "stages": stages, "dag": dag}

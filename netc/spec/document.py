@@ -1,0 +1,155 @@
+"""A spec file with everything it includes: located data, blocks by name, network parameters."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import Location, SpecError, did_you_mean
+from .expressions import resolve
+from .loader import LocDict, key_location, load_yaml, location_of
+from .validate import check_schema
+
+BLOCK_META = ("params", "defaults", "doc")
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Block:
+    name: str
+    decl: LocDict  # the block's mapping: params, defaults, doc and its one definition key
+    file: str
+
+    @property
+    def params(self) -> dict:
+        return self.decl.get("params") or {}
+
+    @property
+    def defaults(self) -> dict:
+        return self.decl.get("defaults") or {}
+
+
+@dataclass
+class Document:
+    path: str
+    data: LocDict
+    sources: dict[str, str] = field(default_factory=dict)
+    blocks: dict[str, Block] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+def read_source(path: str, loc: Location | None = None) -> str:
+    try:
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            raise SpecError(f"'{path}' is larger than {MAX_FILE_BYTES // 2**20} MiB; "
+                            "is it really a spec?", loc)
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise SpecError(f"no such file: '{path}'", loc) from None
+    except UnicodeDecodeError:
+        raise SpecError(f"'{path}' is not UTF-8 text", loc) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read '{path}': {exc.strerror}", loc) from None
+
+
+def load_document(path: str, overrides: dict | None = None, text: str | None = None) -> Document:
+    text = read_source(path) if text is None else text
+    data = load_yaml(text, path)
+    check_schema(data, path)
+    doc = Document(path, data, {path: text})
+    _add_blocks(doc, data, path, os.path.dirname(path), [os.path.abspath(path)], {})
+    doc.params = bind_params(data.get("params") or {}, overrides or {}, {}, "the network",
+                             location_of(data), strict_overrides=True)
+    return doc
+
+
+def _add_blocks(doc, data, path, base, stack, file_defaults):
+    includes = data.get("include") or []
+    for i, rel in enumerate(includes):
+        loc = location_of(includes, i)
+        target = os.path.abspath(os.path.join(base, rel))
+        if target in stack:
+            cycle = " -> ".join(os.path.basename(p) for p in stack[stack.index(target):] + [target])
+            raise SpecError(f"include cycle: {cycle}", loc)
+        text = read_source(target, loc)
+        lib = load_yaml(text, target)
+        check_schema(lib, target, kind="library")
+        doc.sources[target] = text
+        _add_blocks(doc, lib, target, os.path.dirname(target), stack + [target],
+                    lib.get("defaults") or {})
+    blocks = data.get("blocks") or {}
+    for name, decl in blocks.items():
+        if name in doc.blocks:
+            raise SpecError(f"block '{name}' is defined twice (also in {doc.blocks[name].file})",
+                            key_location(blocks, name))
+        definition = [k for k in decl if k not in BLOCK_META]
+        if len(definition) != 1:
+            raise SpecError(f"block '{name}' must have exactly one definition (body, an op or a "
+                            f"combinator); found {', '.join(definition) or 'none'}",
+                            key_location(blocks, name))
+        if file_defaults:
+            merged = LocDict({**file_defaults, **(decl.get("defaults") or {})})
+            decl = _with(decl, "defaults", merged)
+        doc.blocks[name] = Block(name, decl, path)
+
+
+def _with(decl: LocDict, key, value) -> LocDict:
+    out = LocDict(decl)
+    out.loc, out.key_locs, out.value_locs = decl.loc, decl.key_locs, decl.value_locs
+    out[key] = value
+    return out
+
+
+_CHECKS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list),
+    "any": lambda v: True,
+}
+
+
+def _decl(spec) -> tuple[str, object, bool]:
+    """(type, default, required) of one parameter declaration."""
+    if isinstance(spec, str):
+        return spec, None, True
+    if isinstance(spec, dict):
+        has = "default" in spec
+        default = spec.get("default")
+        kind = spec.get("type") or _type_of(default) if has else spec.get("type", "any")
+        return kind, default, not has
+    return _type_of(spec), spec, False
+
+
+def _type_of(value) -> str:
+    return next((k for k in ("bool", "int", "float", "str", "list") if _CHECKS[k](value)), "any")
+
+
+def bind_params(decls: dict, given: dict, env: dict, owner: str, call_loc,
+                given_locs=None, strict_overrides=False) -> dict:
+    """Check `given` against `decls` (unknown, missing, wrong type) and return name -> value."""
+    for key in given:
+        if key not in decls:
+            loc = key_location(given_locs, key) if given_locs is not None else call_loc
+            what = "parameter" if not strict_overrides else "network parameter"
+            raise SpecError(f"{owner} has no {what} '{key}'", loc,
+                            did_you_mean(key, decls) or (f"its parameters: {', '.join(decls)}"
+                                                         if decls else f"{owner} takes no parameters"))
+    values = {}
+    for key, spec in decls.items():
+        kind, default, required = _decl(spec)
+        if key in given:
+            loc = location_of(given_locs, key) if given_locs is not None else call_loc
+            value = resolve(given[key], {**env, **values}, loc)
+        elif required:
+            raise SpecError(f"{owner} needs the parameter '{key}' ({kind})", call_loc)
+        else:
+            loc = location_of(decls, key)
+            value = resolve(default, {**env, **values}, loc)
+        if kind in ("int",) and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not _CHECKS.get(kind, _CHECKS["any"])(value):
+            raise SpecError(f"{owner}: parameter '{key}' must be {kind}, got {value!r}", loc)
+        values[key] = value
+    return values

@@ -1,0 +1,154 @@
+"""`${...}` expressions: arithmetic over parameters, indices and the incoming shape.
+
+Parsed with `ast` and walked by a small interpreter that knows a fixed set of node kinds, so a
+spec can compute `${width * 4}` or `${in.channels // 2}` and nothing else: no attribute access
+beyond `in.*`, no calls beyond a few pure functions, no `eval`.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+
+from .errors import ExprError, did_you_mean
+
+_BINARY = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_COMPARE = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+FUNCTIONS = {
+    "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round,
+    "floor": math.floor, "ceil": math.ceil, "sqrt": math.sqrt,
+}
+_WHOLE = re.compile(r"^\$(?:\{(?P<expr>.*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))$", re.S)
+_PART = re.compile(r"\$\{([^}]*)\}|\{([^{}]*)\}")
+MAX_MAGNITUDE = 10**15
+
+
+class Namespace(dict):
+    """Names visible to an expression; `in` is a Namespace of the incoming shape."""
+
+
+def is_expression(value) -> bool:
+    return isinstance(value, str) and value.startswith("$")
+
+
+def resolve(value, env: dict, loc=None):
+    """Evaluate `value` if it is an expression (`$name` or `${...}`), else return it unchanged."""
+    if not isinstance(value, str):
+        return value
+    match = _WHOLE.match(value.strip())
+    if not match:
+        return value
+    source = match.group("expr") if match.group("expr") is not None else match.group("name")
+    return evaluate(source, env, loc)
+
+
+def format_name(template: str, env: dict, loc=None) -> str:
+    """Fill `{expr}` and `${expr}` parts of a name template, e.g. "layer{stage}" -> "layer1"."""
+    def fill(match):
+        value = evaluate(match.group(1) if match.group(1) is not None else match.group(2), env, loc)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value)
+
+    return _PART.sub(fill, template)
+
+
+def evaluate(source: str, env: dict, loc=None):
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse expression '{source}': {exc.msg}", loc) from None
+    return _Interpreter(source, env, loc).visit(tree.body)
+
+
+class _Interpreter:
+    def __init__(self, source: str, env: dict, loc):
+        self.source, self.env, self.loc = source, env, loc
+
+    def fail(self, message: str, hint: str | None = None):
+        raise ExprError(f"in '${{{self.source}}}': {message}", self.loc, hint)
+
+    def visit(self, node):
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            self.fail(f"{type(node).__name__} is not allowed; use arithmetic, comparisons, "
+                      f"'a if c else b' and {', '.join(sorted(FUNCTIONS))}")
+        return method(node)
+
+    def visit_Constant(self, node):
+        if not isinstance(node.value, (int, float, str, bool)):
+            self.fail(f"constant {node.value!r} is not allowed")
+        return node.value
+
+    def visit_Name(self, node):
+        if node.id in self.env:
+            return self.env[node.id]
+        if node.id in ("True", "False"):
+            return node.id == "True"
+        known = [k for k in self.env if isinstance(k, str)]
+        self.fail(f"unknown name '{node.id}'", did_you_mean(node.id, known)
+                  or (f"known names: {', '.join(sorted(known))}" if known else None))
+
+    def visit_Attribute(self, node):
+        base = self.visit(node.value)
+        if not isinstance(base, Namespace):
+            self.fail(f"'.{node.attr}' is only allowed on 'in' (the incoming shape)")
+        if node.attr not in base:
+            self.fail(f"'in' has no '{node.attr}'", did_you_mean(node.attr, base))
+        return base[node.attr]
+
+    def visit_BinOp(self, node):
+        left, right = self.visit(node.left), self.visit(node.right)
+        op = _BINARY.get(type(node.op))
+        if op is None:
+            self.fail(f"operator {type(node.op).__name__} is not allowed")
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            self.fail(f"exponent {right} is too large")
+        try:
+            result = op(left, right)
+        except ZeroDivisionError:
+            self.fail("division by zero", "check the divisor's parameter value")
+        except TypeError:
+            self.fail(f"cannot apply {type(node.op).__name__} to {left!r} and {right!r}")
+        if isinstance(result, (int, float)) and abs(result) > MAX_MAGNITUDE:
+            self.fail(f"value {result} is out of range")
+        return result
+
+    def visit_UnaryOp(self, node):
+        return _UNARY[type(node.op)](self.visit(node.operand)) if type(node.op) in _UNARY \
+            else self.fail("operator not allowed")
+
+    def visit_Compare(self, node):
+        left = self.visit(node.left)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.visit(right_node)
+            if type(op) not in _COMPARE or not _COMPARE[type(op)](left, right):
+                return False if type(op) in _COMPARE else self.fail("comparison not allowed")
+            left = right
+        return True
+
+    def visit_BoolOp(self, node):
+        values = [self.visit(v) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+
+    def visit_IfExp(self, node):
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_Call(self, node):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
+            name = getattr(node.func, "id", "?")
+            self.fail(f"unknown function '{name}'", did_you_mean(name, FUNCTIONS)
+                      or f"available: {', '.join(sorted(FUNCTIONS))}")
+        try:
+            return FUNCTIONS[node.func.id](*[self.visit(a) for a in node.args])
+        except (TypeError, ValueError) as exc:
+            self.fail(f"{node.func.id}(): {exc}")

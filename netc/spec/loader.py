@@ -1,0 +1,144 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's composer gives nodes with marks; we construct plain values from them ourselves so that
+only data tags are accepted, duplicate keys are errors (PyYAML silently keeps the last one), and
+alias expansion is bounded (a "billion laughs" document fails fast instead of eating memory).
+"""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from .errors import Location, SpecError
+
+MAX_NODES = 200_000  # values constructed per file, aliases counted each time they expand
+
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 1e-5: a string in YAML 1.1
+_DATA_TAGS = {
+    "tag:yaml.org,2002:" + t for t in ("map", "seq", "str", "int", "float", "bool", "null", "merge")
+}
+
+
+class LocDict(dict):
+    """A mapping that knows its own location and those of its keys and values."""
+
+    loc: Location
+    key_locs: dict
+    value_locs: dict
+
+
+class LocList(list):
+    loc: Location
+    item_locs: list
+
+
+def location_of(container, key=None) -> Location | None:
+    """Where `container[key]` (or the container itself) was written, when known."""
+    if key is None:
+        return getattr(container, "loc", None)
+    if isinstance(container, LocDict):
+        return container.value_locs.get(key, container.loc)
+    if isinstance(container, LocList) and isinstance(key, int) and 0 <= key < len(container):
+        return container.item_locs[key]
+    return getattr(container, "loc", None)
+
+
+def key_location(container, key) -> Location | None:
+    if isinstance(container, LocDict):
+        return container.key_locs.get(key, container.loc)
+    return location_of(container)
+
+
+def load_yaml(text: str, filename: str):
+    """Parse `text` into LocDict/LocList/scalars; every failure is a located SpecError."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _loc(filename, mark) if mark else Location(filename, 1, 1)
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SpecError(f"YAML syntax: {problem}", loc) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML syntax: {exc}", Location(filename, 1, 1)) from None
+    if node is None:
+        raise SpecError("the file is empty; a spec needs at least 'netc', 'input' and 'body'",
+                        Location(filename, 1, 1))
+    return _Builder(filename).build(node)
+
+
+def _loc(filename: str, mark) -> Location:
+    return Location(filename, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.count = 0
+
+    def build(self, node):
+        self.count += 1
+        loc = _loc(self.filename, node.start_mark)
+        if self.count > MAX_NODES:
+            raise SpecError(f"the document expands to more than {MAX_NODES:,} values "
+                            "(aliases nested too deep?)", loc,
+                            hint="write the repetition with 'repeat' or a stage table instead")
+        if node.tag not in _DATA_TAGS and not node.tag.startswith("tag:yaml.org,2002:timestamp"):
+            raise SpecError(f"YAML tag '{node.tag}' is refused: a spec is plain data and may not "
+                            "build Python objects", loc,
+                            hint="remove the tag; write the value as a plain mapping, list or scalar")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            out = LocList(self.build(child) for child in node.value)
+            out.loc = loc
+            out.item_locs = [_loc(self.filename, child.start_mark) for child in node.value]
+            return out
+        return self._scalar(node, loc)
+
+    def _mapping(self, node, loc):
+        out = LocDict()
+        out.loc, out.key_locs, out.value_locs = loc, {}, {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self._merge(out, value_node)
+                continue
+            key = self.build(key_node)
+            key_loc = _loc(self.filename, key_node.start_mark)
+            if isinstance(key, (dict, list)):
+                raise SpecError("a mapping key must be a scalar", key_loc)
+            if key in out.key_locs:
+                first = out.key_locs[key]
+                raise SpecError(f"duplicate key '{key}' (first given at line {first.line})", key_loc,
+                                hint="YAML keeps only one of them; remove or rename the other")
+            out[key] = self.build(value_node)
+            out.key_locs[key] = key_loc
+            out.value_locs[key] = _loc(self.filename, value_node.start_mark)
+        return out
+
+    def _merge(self, out, value_node):
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            merged = self.build(source)
+            if not isinstance(merged, LocDict):
+                raise SpecError("'<<' merges only mappings", _loc(self.filename, source.start_mark))
+            for key, value in merged.items():
+                if key not in out:
+                    out[key] = value
+                    out.key_locs[key] = merged.key_locs[key]
+                    out.value_locs[key] = merged.value_locs[key]
+
+    def _scalar(self, node, loc):
+        if node.tag.startswith("tag:yaml.org,2002:timestamp"):
+            return node.value  # keep dates as text; specs have no use for datetime objects
+        try:
+            value = yaml.SafeLoader.construct_scalar(_SCALAR, node)
+            value = _SCALAR.construct_object(node) if node.tag != "tag:yaml.org,2002:str" else value
+        except yaml.YAMLError as exc:
+            raise SpecError(f"bad scalar: {exc}", loc) from None
+        if isinstance(value, str) and node.style is None and _FLOAT.match(value):
+            return float(value)
+        return value
+
+
+_SCALAR = yaml.SafeLoader("")

@@ -1,0 +1,146 @@
+"""The spec's JSON Schema (draft 2020-12), composed from the op registry and the combinators.
+
+`schema.json` beside this file is this schema written out (`python -m netc.spec.schema --write`);
+a test keeps the two equal, so the file users read is the one `validate` applies.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..compiler.ops import REGISTRY
+from ..compiler.ops.schema_types import BOOL, EXPR, NUMBER, POS_INT, PROB, either
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NAME = {"type": "string", "description": "a name; may use {expr} parts, e.g. layer{stage}"}
+ITEMS = {"$ref": "#/$defs/items"}
+MERGE = {"enum": ["add", "concat"]}
+ONE_OR_MORE = {"anyOf": [ITEMS, {"$ref": "#/$defs/item"}]}
+
+
+def _args(properties: dict, required=()) -> dict:
+    return {"type": ["object", "null"], "properties": {"name": NAME, **properties},
+            "required": list(required), "additionalProperties": False}
+
+
+COMBINATORS = {
+    "seq": _args({"body": ITEMS}, ["body"]),
+    "residual": _args({
+        "body": ITEMS,
+        "shortcut": {"anyOf": [
+            {"enum": ["identity", "zeropad", "none"]}, EXPR,
+            _args({"when": {"enum": ["shape_changes", "always"]}, "body": ITEMS}, ["body"])]},
+        "merge": MERGE, "drop_path": PROB, "drop_path_scale": {"enum": ["test", "train"]},
+        "then": ONE_OR_MORE}, ["body"]),
+    "parallel": _args({
+        "branches": {"anyOf": [{"type": "array", "items": ITEMS, "minItems": 1},
+                               {"type": "object", "additionalProperties": ITEMS, "minProperties": 1}]},
+        "merge": MERGE, "then": ONE_OR_MORE}, ["branches"]),
+    "highway": _args({"body": ITEMS, "gate": {"anyOf": [ITEMS, _args({"body": ITEMS}, ["body"])]}},
+                     ["body", "gate"]),
+    "repeat": _args({"times": POS_INT, "body": ONE_OR_MORE}, ["times", "body"]),
+    "stages": _args({
+        "block": {"type": "string", "pattern": IDENT}, "block_name": NAME,
+        "columns": {"type": "array", "items": {"type": "string", "pattern": IDENT}, "minItems": 1},
+        "rows": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+        "first": {"type": "array", "items": {"type": "string"}},
+        "args": {"type": "object"}, "between": {"$ref": "#/$defs/item"},
+        "start": {"type": "integer"}}, ["block", "columns", "rows"]),
+    "dag": _args({
+        "nodes": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["name"],
+            "properties": {"name": {"type": "string", "pattern": IDENT},
+                           "from": {"anyOf": [{"type": "string"},
+                                              {"type": "array", "items": {"type": "string"},
+                                               "minItems": 1}]},
+                           "merge": {"enum": ["add", "concat", "mul"]}, "body": ITEMS}}},
+        "output": {"type": "string"}}, ["nodes"]),
+}
+
+PARAM_TYPES = ["int", "float", "bool", "str", "list", "any"]
+PARAM_DECLS = {"type": "object", "propertyNames": {"pattern": IDENT}, "additionalProperties": {
+    "anyOf": [{"enum": PARAM_TYPES},
+              {"type": "object", "properties": {"type": {"enum": PARAM_TYPES}, "default": {},
+                                                "doc": {"type": "string"}},
+               "additionalProperties": False},
+              {"type": ["integer", "number", "boolean", "array"]}]}}
+
+
+def _op_args(op) -> dict:
+    return _args(op.args, op.required)
+
+
+def _item() -> dict:
+    known = {**{name: _op_args(op) for name, op in REGISTRY.items()}, **COMBINATORS}
+    return {
+        "description": "a layer: an op, a block or a combinator, written `name` or `{name: {args}}`",
+        "type": ["string", "object"],
+        "if": {"type": "string"}, "then": {"pattern": IDENT},
+        "else": {"minProperties": 1, "maxProperties": 1,
+                 "additionalProperties": {"type": ["object", "null"]},
+                 "allOf": [{"if": {"required": [k]}, "then": {"properties": {k: v}}}
+                           for k, v in known.items()]},
+    }
+
+
+def build_schema() -> dict:
+    defaults = {name: {"type": "object", "properties": op.args, "additionalProperties": False}
+                for name, op in REGISTRY.items() if op.args}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://netc.dev/schema/spec-1.json",
+        "title": "netc network spec, version 1",
+        "type": "object",
+        "required": ["netc", "input", "body"],
+        "additionalProperties": False,
+        "properties": {
+            "netc": {"const": 1, "description": "spec language version"},
+            "name": {"type": "string", "pattern": IDENT},
+            "doc": {"type": "string"},
+            "params": PARAM_DECLS,
+            "input": {"type": "object", "required": ["shape"], "additionalProperties": False,
+                      "properties": {"shape": {"type": "array", "minItems": 1, "maxItems": 3,
+                                               "items": POS_INT},
+                                     "name": {"type": "string", "pattern": IDENT}}},
+            "include": {"type": "array", "items": {"type": "string"}},
+            "defaults": {"$ref": "#/$defs/defaults"},
+            "blocks": {"$ref": "#/$defs/blocks"},
+            "body": ITEMS,
+        },
+        "$defs": {
+            "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+            "item": _item(),
+            "defaults": {"type": "object", "properties": defaults, "additionalProperties": False},
+            "blocks": {"type": "object", "propertyNames": {"pattern": IDENT},
+                       "additionalProperties": {"$ref": "#/$defs/block"}},
+            "block": {"type": "object", "minProperties": 1, "properties": {
+                "params": PARAM_DECLS, "defaults": {"$ref": "#/$defs/defaults"},
+                "doc": {"type": "string"}, "body": ITEMS}},
+        },
+    }
+
+
+LIBRARY_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object", "additionalProperties": False,
+    "properties": {"netc": {"const": 1}, "doc": {"type": "string"},
+                   "include": {"type": "array", "items": {"type": "string"}},
+                   "defaults": {"$ref": "#/$defs/defaults"}, "blocks": {"$ref": "#/$defs/blocks"}},
+}
+
+
+def library_schema() -> dict:
+    return {**LIBRARY_SCHEMA, "$defs": build_schema()["$defs"]}
+
+
+def schema_text() -> str:
+    return json.dumps(build_schema(), indent=1) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        SCHEMA_PATH.write_text(schema_text())
+    else:
+        sys.stdout.write(schema_text())

@@ -1,0 +1,116 @@
+"""Checkpoints: atomic writes, weights-only loads, and every random number generator's state.
+
+Everything stored is a tensor or a plain Python value, so ``torch.load(weights_only=True)``
+reads it back: no pickled objects, no code run on load.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from netc.train.errors import TrainError
+
+FORMAT = "netc-checkpoint/1"
+TEMP_SUFFIX = ".tmp"
+
+
+def atomic_save(payload: dict[str, Any], path: Path) -> None:
+    """Write ``path`` so that a crash at any moment leaves either the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy a finished checkpoint under another name with the same all-or-nothing guarantee."""
+    target = Path(target)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as handle, Path(source).open("rb") as original:
+            shutil.copyfileobj(original, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(target.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename is durable only once the folder entry is; not every platform lets us open one.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Drop temp files a killed writer left behind (the checkpoints themselves are intact)."""
+    for stale in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise TrainError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a damaged or foreign file
+        raise TrainError(f"{path}: not a readable checkpoint: {err}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise TrainError(f"{path}: not a netc checkpoint (format {FORMAT})")
+    return payload
+
+
+def capture_rng(data_generator: torch.Generator) -> dict[str, Any]:
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+        "numpy": {"kind": np_kind, "keys": torch.from_numpy(np_keys.astype(np.int64)),
+                  "pos": int(np_pos), "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64),
+                   "gauss": py_gauss},
+        "data": data_generator.get_state(),
+    }
+
+
+def restore_rng(states: dict[str, Any], data_generator: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"][:torch.cuda.device_count()])
+    numpy_state = states["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                         numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
+    python_state = states["python"]
+    random.setstate((python_state["version"], tuple(python_state["state"].tolist()),
+                     python_state["gauss"]))
+    data_generator.set_state(states["data"])

@@ -1,0 +1,103 @@
+"""The in-memory data set every loader returns, and helpers shared by the loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from netc.train.errors import TrainError
+
+_STATS_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """Images as raw arrays (N, C, H, W), uint8 or float32; ``raw * pixel_scale`` lies in [0, 1].
+
+    ``mean`` and ``std`` are per channel, in [0, 1] units, measured on the training split; the
+    trainer normalises with them after augmentation. ``val_*`` is empty unless a validation
+    fraction was carved out of the training split.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    pixel_scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.train_x.shape[1:])
+
+    def split_exists(self, which: str) -> bool:
+        return which in ("train", "test") or (which == "val" and self.val_x is not None)
+
+    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        arrays = {"train": (self.train_x, self.train_y), "test": (self.test_x, self.test_y),
+                  "val": (self.val_x, self.val_y)}
+        if which not in arrays or arrays[which][0] is None:
+            raise TrainError(f"data set {self.name} has no '{which}' split")
+        return arrays[which]
+
+
+def channel_stats(images: np.ndarray, pixel_scale: float) -> tuple[tuple[float, ...],
+                                                                 tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] units, in chunks so uint8 sets never go float64 whole."""
+    channels = images.shape[1]
+    total = np.zeros(channels)
+    total_sq = np.zeros(channels)
+    for start in range(0, len(images), _STATS_CHUNK):
+        chunk = images[start:start + _STATS_CHUNK].astype(np.float64) * pixel_scale
+        total += chunk.sum(axis=(0, 2, 3))
+        total_sq += np.square(chunk).sum(axis=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+    # A constant channel (blank synthetic data, a border-only set) must not divide by zero.
+    std = np.where(std < 1e-6, 1.0, std)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def make_dataset(name: str, classes: tuple[str, ...], train_x: np.ndarray, train_y: np.ndarray,
+                 test_x: np.ndarray, test_y: np.ndarray, pixel_scale: float) -> DataSet:
+    mean, std = channel_stats(train_x, pixel_scale)
+    return DataSet(name=name, classes=classes, train_x=train_x,
+                   train_y=np.asarray(train_y, dtype=np.int64), test_x=test_x,
+                   test_y=np.asarray(test_y, dtype=np.int64), pixel_scale=pixel_scale,
+                   mean=mean, std=std)
+
+
+def stratified_split(labels: np.ndarray, holdout: int | float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out), stratified by label; ``holdout`` is a count or a fraction."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 else None
+    try:
+        keep, held = train_test_split(indices, test_size=holdout, random_state=seed,
+                                      stratify=stratify)
+    except ValueError as err:
+        raise TrainError(f"cannot hold out {holdout} of {len(labels)} images: {err}") from None
+    return np.sort(keep), np.sort(held)
+
+
+def split_validation(data: DataSet, fraction: float, seed: int) -> DataSet:
+    """Carve a validation split out of the training split (the test split stays untouched)."""
+    if fraction <= 0:
+        return data
+    keep, held = stratified_split(data.train_y, fraction, seed)
+    return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep],
+                   val_x=data.train_x[held], val_y=data.train_y[held])

@@ -1,0 +1,107 @@
+"""CIFAR-10 / CIFAR-100 from the python-version batch files (Krizhevsky 2009).
+
+The files are pickles. Unpickling runs code named by the file, so only the expected file names
+are opened and the unpickler resolves only what numpy arrays need.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from netc.train.data.base import DataSet, make_dataset
+from netc.train.errors import TrainError
+
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST = ("test_batch",)
+CIFAR100_TRAIN = ("train",)
+CIFAR100_TEST = ("test",)
+_IMAGE_SHAPE = (3, 32, 32)
+
+# The globals a numpy-array pickle refers to (numpy 1.x spells _core as core).
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"): ("numpy", "ndarray"),
+    ("numpy", "dtype"): ("numpy", "dtype"),
+    ("_codecs", "encode"): ("_codecs", "encode"),
+}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(*_ALLOWED_GLOBALS[(module, name)])
+
+
+def _read_batch(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            loaded = _ArrayOnlyUnpickler(handle, encoding="bytes").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise TrainError(f"{path}: not a readable CIFAR batch file: {err}") from None
+    if not isinstance(loaded, dict):
+        raise TrainError(f"{path}: a CIFAR batch is a dict, got {type(loaded).__name__}")
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in loaded.items()}
+
+
+def _batch_folder(folder: Path, expected: tuple[str, ...], subfolder: str) -> Path:
+    """The folder itself, or the archive's own sub-folder when DIR is where it was unpacked."""
+    for candidate in (folder, folder / subfolder):
+        if all((candidate / name).is_file() for name in expected):
+            return candidate
+    missing = [name for name in expected if not (folder / name).is_file()]
+    raise TrainError(f"{folder}: missing CIFAR batch files {', '.join(missing)}",
+                     hint=f"point at the unpacked python version (the folder '{subfolder}')")
+
+
+def _read_split(folder: Path, names: tuple[str, ...], label_key: str):
+    images, labels = [], []
+    for name in names:
+        batch = _read_batch(folder / name)
+        data = batch.get("data")
+        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise TrainError(f"{folder / name}: 'data' must be an N x 3072 array")
+        if label_key not in batch:
+            raise TrainError(f"{folder / name}: no '{label_key}' entry")
+        images.append(data.astype(np.uint8).reshape(-1, *_IMAGE_SHAPE))
+        labels.append(np.asarray(batch[label_key], dtype=np.int64))
+        if len(labels[-1]) != len(images[-1]):
+            raise TrainError(f"{folder / name}: {len(images[-1])} images but "
+                             f"{len(labels[-1])} labels")
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _class_names(folder: Path, meta_file: str, key: str, count: int) -> tuple[str, ...]:
+    path = folder / meta_file
+    if path.is_file():
+        names = _read_batch(path).get(key)
+        if isinstance(names, list) and len(names) == count:
+            return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    return tuple(str(c) for c in range(count))
+
+
+def _load(kind: str, arg: str, train: tuple[str, ...], test: tuple[str, ...], label_key: str,
+          subfolder: str, meta: tuple[str, str], count: int) -> DataSet:
+    folder = _batch_folder(Path(arg).expanduser(), train + test, subfolder)
+    train_x, train_y = _read_split(folder, train, label_key)
+    test_x, test_y = _read_split(folder, test, label_key)
+    for labels in (train_y, test_y):
+        if labels.min() < 0 or labels.max() >= count:
+            raise TrainError(f"{folder}: {kind} labels must lie in 0..{count - 1}")
+    classes = _class_names(folder, meta[0], meta[1], count)
+    return make_dataset(f"{kind}:{arg}", classes, train_x, train_y, test_x, test_y,
+                        pixel_scale=1.0 / 255)
+
+
+def load_cifar10(arg: str, input_shape: tuple[int, int, int], num_classes: int) -> DataSet:
+    return _load("cifar10", arg, CIFAR10_TRAIN, CIFAR10_TEST, "labels", "cifar-10-batches-py",
+                 ("batches.meta", "label_names"), 10)
+
+
+def load_cifar100(arg: str, input_shape: tuple[int, int, int], num_classes: int) -> DataSet:
+    return _load("cifar100", arg, CIFAR100_TRAIN, CIFAR100_TEST, "fine_labels",
+                 "cifar-100-python", ("meta", "fine_label_names"), 100)

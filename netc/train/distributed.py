@@ -1,0 +1,127 @@
+"""Multi-process data-parallel training through torchrun.
+
+The launcher side builds a ``torch.distributed.run`` command line that re-runs a worker command
+(typically the same ``netc train`` invocation) in N processes per node. The worker side reads
+the environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK) and joins the process group: gloo
+on CPU, NCCL on GPU. Sharding, per-rank batch and rank-0-only output live in the trainer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+
+from netc.train.errors import TrainError
+
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_BACKENDS = {"cuda": "nccl", "cpu": "gloo"}
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def inside_torchrun(environ: Mapping[str, str] | None = None) -> bool:
+    """True in a process torchrun started (so a CLI must train, not launch again)."""
+    environ = os.environ if environ is None else environ
+    return "LOCAL_RANK" in environ and "WORLD_SIZE" in environ
+
+
+def context_from_env(environ: Mapping[str, str] | None = None) -> DistContext:
+    environ = os.environ if environ is None else environ
+    if not inside_torchrun(environ):
+        return DistContext()
+    return DistContext(rank=int(environ["RANK"]), world_size=int(environ["WORLD_SIZE"]),
+                       local_rank=int(environ["LOCAL_RANK"]))
+
+
+def join_process_group(context: DistContext, device: torch.device) -> None:
+    import torch.distributed as dist
+
+    if context.active and not dist.is_initialized():
+        dist.init_process_group(_BACKENDS.get(device.type, "gloo"))
+
+
+def leave_process_group(context: DistContext) -> None:
+    import torch.distributed as dist
+
+    if context.active and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def sum_across_ranks(context: DistContext, values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum of ``values`` over all ranks (the identity in a single process)."""
+    if context.active:
+        import torch.distributed as dist
+
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def broadcast_buffers(context: DistContext, module: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (batch-norm statistics), which DDP syncs only at the
+    start of each forward pass, so that evaluation and the saved model agree across ranks."""
+    if context.active:
+        import torch.distributed as dist
+
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def torchrun_argv(worker_command: Sequence[str], nproc_per_node: int, nnodes: int = 1,
+                  rdzv_endpoint: str | None = None, rdzv_id: str = "netc") -> list[str]:
+    """The command that starts ``worker_command`` in ``nproc_per_node`` processes on this node.
+
+    One node uses a private standalone rendezvous; several meet at ``rdzv_endpoint`` (HOST:PORT,
+    the same on every node) through the c10d rendezvous.
+    """
+    if nproc_per_node < 1:
+        raise TrainError(f"--nproc-per-node must be at least 1, got {nproc_per_node}")
+    if nnodes < 1:
+        raise TrainError(f"--nnodes must be at least 1, got {nnodes}")
+    if not worker_command:
+        raise TrainError("no worker command to launch")
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+            str(nproc_per_node)]
+    if nnodes == 1 and rdzv_endpoint is None:
+        argv.append("--standalone")
+    else:
+        if rdzv_endpoint is None:
+            raise TrainError(f"--nnodes {nnodes} needs --rdzv-endpoint HOST:PORT",
+                             hint="the address of one node, reachable from all of them")
+        if not _ENDPOINT.match(rdzv_endpoint):
+            raise TrainError(f"--rdzv-endpoint must be HOST:PORT, got '{rdzv_endpoint}'")
+        argv += ["--nnodes", str(nnodes), "--rdzv-backend", "c10d",
+                 "--rdzv-endpoint", rdzv_endpoint, "--rdzv-id", rdzv_id]
+    # The worker command is complete (it names its own interpreter), so torchrun must not
+    # prepend one.
+    return argv + ["--no-python", *worker_command]
+
+
+def launch(worker_command: Sequence[str], nproc_per_node: int, nnodes: int = 1,
+           rdzv_endpoint: str | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run ``worker_command`` under torchrun and return its exit status."""
+    argv = torchrun_argv(worker_command, nproc_per_node, nnodes, rdzv_endpoint)
+    environment = dict(os.environ if env is None else env)
+    # N processes on one machine would each start one thread per core and fight for them.
+    environment.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
+                                                      // max(1, nproc_per_node))))
+    return subprocess.run(argv, env=environment, check=False).returncode

@@ -1,0 +1,55 @@
+"""Optimizers from a recipe, with weight decay kept off norm and bias parameters when asked."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from netc.train.recipe import Recipe
+
+# Decaying a norm layer's scale or any bias only fights the normalisation and buys nothing
+# (Goyal et al. 2017, "Accurate, large minibatch SGD", section 5.1; timm's param_groups_weight_decay).
+NORM_MODULES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm,
+                nn.LocalResponseNorm)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float,
+                     spare_norm_and_bias: bool) -> list[dict]:
+    decay, no_decay, seen = [], [], set()
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad or id(parameter) in seen:
+                continue
+            seen.add(id(parameter))
+            spared = isinstance(module, NORM_MODULES) or name == "bias"
+            (no_decay if spare_norm_and_bias and spared else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def _sgd(groups: list[dict], recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=recipe.nesterov)
+
+
+def _adamw(groups: list[dict], recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=recipe.lr)
+
+
+OPTIMIZER_BUILDERS: dict[str, Callable[[list[dict], Recipe], torch.optim.Optimizer]] = {
+    "sgd": _sgd, "adamw": _adamw,
+}
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, recipe.weight_decay, recipe.no_decay_on_norm_and_bias)
+    return OPTIMIZER_BUILDERS[recipe.optimizer](groups, recipe)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

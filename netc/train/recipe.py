@@ -1,0 +1,279 @@
+"""The training recipe: every knob of a run, loaded from YAML and overridden by flags.
+
+Framework-neutral (no torch import) so that every trainer reads the same recipe. Values are
+layered, later wins: built-in defaults < defaults for the data set's kind < the recipe file <
+overrides (command-line flags). The recipe saved into a run folder is the fully resolved one, so a
+run can be repeated from its folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from netc.train.errors import TrainError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    data: str = "digits"
+    epochs: int = 30
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    no_decay_on_norm_and_bias: bool = True
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    step_milestones: tuple[int, ...] = ()
+    step_gamma: float = 0.1
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    augment: bool = True
+    crop_padding: int = 4
+    flip: bool = True
+    val_fraction: float = 0.0
+    checkpoint_every_steps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["step_milestones"] = list(self.step_milestones)
+        return values
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def data_kind(self) -> str:
+        return data_kind(self.data)
+
+
+# Tuned on a 2-core CPU: a ~50k-parameter residual CNN passes 98% test accuracy on digits in
+# a few seconds. Flips are wrong for digits (a mirrored 2 is not a 2); a one-pixel shift is the
+# augmentation an 8x8 image can take.
+DATA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"epochs": 15, "batch_size": 64, "lr": 0.1, "weight_decay": 5e-4,
+               "schedule": "onecycle", "augment": True, "crop_padding": 1, "flip": False,
+               "eval_batch_size": 512},
+    # He et al. 2016, section 4.2: SGD 0.1, momentum 0.9, wd 1e-4 .. 5e-4, pad-4 crop + flip.
+    "cifar10": {"epochs": 30, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4,
+                "schedule": "onecycle", "augment": True, "crop_padding": 4, "flip": True},
+    "cifar100": {"epochs": 40, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4,
+                 "schedule": "onecycle", "augment": True, "crop_padding": 4, "flip": True},
+    "imagefolder": {"augment": True, "flip": True},
+    "synthetic": {"epochs": 2, "augment": False},
+}
+
+
+def data_kind(data: str) -> str:
+    return data.split(":", 1)[0]
+
+
+def _expect_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("an integer")
+    return value
+
+
+def _expect_float(value: Any) -> float:
+    # PyYAML follows YAML 1.1, which reads `1e-3` (no dot) as a string; users mean a number.
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise TypeError("a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError("a finite number")
+    return float(value)
+
+
+def _expect_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("true or false")
+    return value
+
+
+def _expect_str(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("a non-empty string")
+    return value
+
+
+def _expect_int_list(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError("a list of integers")
+    try:
+        return tuple(_expect_int(item) for item in value)
+    except TypeError:
+        raise TypeError("a list of integers") from None
+
+
+_CONVERTERS: dict[type | str, Callable[[Any], Any]] = {
+    "int": _expect_int, "float": _expect_float, "bool": _expect_bool, "str": _expect_str,
+    "tuple[int, ...]": _expect_int_list,
+}
+
+# (low, high, low_inclusive, high_inclusive) for numeric fields; None leaves a side open.
+_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "epochs": (1, None, True, True),
+    "batch_size": (1, None, True, True),
+    "eval_batch_size": (1, None, True, True),
+    "lr": (0, None, False, True),
+    "momentum": (0, 1, True, False),
+    "weight_decay": (0, None, True, True),
+    "warmup_epochs": (0, None, True, True),
+    "step_gamma": (0, 1, False, True),
+    "label_smoothing": (0, 1, True, False),
+    "crop_padding": (0, None, True, True),
+    "val_fraction": (0, 1, True, False),
+    "checkpoint_every_steps": (0, None, True, True),
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES, "precision": PRECISIONS,
+}
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Recipe))
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Recipe)}
+
+
+def _unknown_key_error(key: str, where: str) -> TrainError:
+    close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(FIELD_NAMES)
+    return TrainError(f"{where}: unknown recipe key '{key}'", hint=hint)
+
+
+def _convert(key: str, value: Any, where: str) -> Any:
+    try:
+        value = _CONVERTERS[_FIELD_TYPES[key]](value)
+    except TypeError as expected:
+        raise TrainError(f"{where}: recipe key '{key}' must be {expected}, "
+                         f"got {value!r} ({type(value).__name__})") from None
+    if key in _CHOICES and value not in _CHOICES[key]:
+        close = difflib.get_close_matches(value, _CHOICES[key], n=1)
+        raise TrainError(f"{where}: recipe key '{key}' must be one of {', '.join(_CHOICES[key])}; "
+                         f"got '{value}'", hint=f"did you mean '{close[0]}'?" if close else None)
+    if key in _RANGES:
+        _check_range(key, value, where)
+    return value
+
+
+def _check_range(key: str, value: float, where: str) -> None:
+    low, high, low_inclusive, high_inclusive = _RANGES[key]
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise TrainError(f"{where}: recipe key '{key}' must lie in {bounds}, got {value}")
+
+
+def _check_consistency(recipe: Recipe, where: str) -> None:
+    if recipe.schedule == "step":
+        if not recipe.step_milestones:
+            raise TrainError(f"{where}: schedule 'step' needs step_milestones",
+                             hint=f"e.g. step_milestones: [{recipe.epochs // 2}, "
+                                  f"{recipe.epochs * 3 // 4}] (epochs at which lr *= step_gamma)")
+        milestones = recipe.step_milestones
+        if list(milestones) != sorted(set(milestones)) or not 0 < milestones[0] \
+                or milestones[-1] > recipe.epochs:
+            raise TrainError(f"{where}: step_milestones must increase strictly and lie in "
+                             f"1..epochs ({recipe.epochs}), got {list(milestones)}")
+    if recipe.optimizer == "sgd" and recipe.nesterov and recipe.momentum == 0:
+        raise TrainError(f"{where}: nesterov needs momentum > 0",
+                         hint="set nesterov: false, or a momentum such as 0.9")
+    if recipe.warmup_epochs >= recipe.epochs:
+        raise TrainError(f"{where}: warmup_epochs ({recipe.warmup_epochs}) must be smaller than "
+                         f"epochs ({recipe.epochs})")
+
+
+def _layer(values: dict[str, Any], updates: Mapping[str, Any], where: str) -> None:
+    for key, value in updates.items():
+        if key not in _FIELD_TYPES:
+            raise _unknown_key_error(str(key), where)
+        values[key] = _convert(key, value, where)
+
+
+def make_recipe(file_values: Mapping[str, Any] | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                where: str = "recipe") -> Recipe:
+    """Resolve a recipe from file values and flag overrides (a None override means 'not given')."""
+    file_values = dict(file_values or {})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values = Recipe().to_dict()
+    data = overrides.get("data", file_values.get("data", values["data"]))
+    _layer(values, {"data": data}, where)
+    values.update(DATA_DEFAULTS.get(data_kind(values["data"]), {}))
+    _layer(values, file_values, where)
+    _layer(values, overrides, "override")
+    recipe = Recipe(**values)
+    _check_consistency(recipe, where)
+    return recipe
+
+
+def load_recipe(path: str | Path | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Recipe:
+    """Load a recipe YAML file (or only defaults when ``path`` is None) and apply overrides."""
+    if path is None:
+        return make_recipe(None, overrides)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise TrainError(f"cannot read recipe file {path}: {err.strerror}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise TrainError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise TrainError(f"{path}: a recipe is a mapping of keys to values, "
+                         f"got {type(loaded).__name__}")
+    return make_recipe(loaded, overrides, where=str(path))
+
+
+def recipe_from_dict(values: Mapping[str, Any], where: str = "checkpoint") -> Recipe:
+    """Rebuild a saved, fully resolved recipe (no data-kind defaults are layered in)."""
+    resolved = Recipe().to_dict()
+    _layer(resolved, values, where)
+    recipe = Recipe(**resolved)
+    _check_consistency(recipe, where)
+    return recipe
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, Any]:
+    """Turn ``["lr=0.05", "nesterov=false"]`` into typed overrides (values read as YAML)."""
+    overrides: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise TrainError(f"recipe override '{item}' is not KEY=VALUE", hint="e.g. lr=0.05")
+        try:
+            overrides[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            overrides[key.strip()] = text
+    return overrides

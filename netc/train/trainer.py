@@ -1,0 +1,290 @@
+"""The torch trainer: set-up from a recipe, the epoch loop, checkpoints, and exact resume.
+
+Exactness rests on three things: every random draw of the data pipeline comes from one saved
+``torch.Generator``; the learning rate is a pure function of the global step; a checkpoint holds
+the epoch's shuffled order, the step within the epoch and every generator's state, so the steps
+after a resume are the steps an uninterrupted run takes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from netc.train import rundir
+from netc.train.batches import (Augmentation, DeviceSplit, draw_augmentation, rank_rows,
+                                steps_per_epoch)
+from netc.train.checkpoint import (FORMAT, atomic_copy, atomic_save, capture_rng,
+                                   load_checkpoint, remove_stale_temps, restore_rng)
+from netc.train.data import load_data, split_validation
+from netc.train.distributed import (DistContext, broadcast_buffers, context_from_env,
+                                    join_process_group, leave_process_group, sum_across_ranks)
+from netc.train.errors import TrainError
+from netc.train.evaluate import score, summarize
+from netc.train.optim import build_optimizer, set_lr
+from netc.train.plots import plot_curves
+from netc.train.progress import Progress
+from netc.train.recipe import Recipe, recipe_from_dict
+from netc.train.runtime import autocast, check_ir_hash, resolve_device
+from netc.train.schedule import lr_at
+
+if TYPE_CHECKING:
+    from netc.train import ModelSource
+
+# The shuffle stream is seeded apart from the stream that initialises the weights, so that one
+# seed does not give the first epoch's order the same random numbers as the first layer.
+DATA_SEED_OFFSET = 7919
+
+
+@dataclass
+class RunResult:
+    run_dir: Path | None          # None on the ranks of a distributed run other than rank 0
+    model: nn.Module              # the trained model (not wrapped), on the training device
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float = 0.0    # over epochs, on the validation split if any, else the test split
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class _Trainer:
+    def __init__(self, source: "ModelSource", recipe: Recipe, context: DistContext,
+                 progress: Progress | None):
+        self.source, self.recipe, self.context = source, recipe, context
+        self.progress = progress or Progress(enabled=context.is_main)
+        self.device = resolve_device(recipe.device, context.local_rank)
+        data = load_data(recipe.data, source.input_shape, source.num_classes)
+        data = split_validation(data, recipe.val_fraction, recipe.seed)
+        join_process_group(context, self.device)
+
+        seed_everything(recipe.seed)
+        self.model = source.build().to(self.device)
+        if recipe.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.num_classes = data.num_classes
+        self.train_split = DeviceSplit(data.train_x, data.train_y, data, self.device,
+                                       recipe.channels_last)
+        self.eval_splits = {name: DeviceSplit(*data.split(name), data, self.device,
+                                              recipe.channels_last)
+                            for name in ("val", "test") if data.split_exists(name)}
+        self.augmentation = Augmentation(recipe.crop_padding if recipe.augment else 0,
+                                         recipe.augment and recipe.flip)
+        self.steps_per_epoch = steps_per_epoch(len(self.train_split), recipe.batch_size)
+        self.rows = rank_rows(recipe.batch_size, context.rank, context.world_size)
+        self.generator = torch.Generator().manual_seed(recipe.seed + DATA_SEED_OFFSET)
+        self.optimizer = build_optimizer(self.model, recipe)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.net = self._wrap(self.model)
+
+        self.epochs_done = 0
+        self.step_in_epoch = 0
+        self.order: torch.Tensor | None = None
+        self.sums = torch.zeros(3, dtype=torch.float64)  # loss * images, correct, images
+        self.train_seconds = 0.0
+        self.last_lr = recipe.lr
+        self.best = -1.0
+        self.history: list[dict[str, Any]] = []
+        self.run_dir: Path | None = None
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        net = model
+        if self.context.active:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        if self.recipe.compile:
+            net = torch.compile(net)
+        return net
+
+    @property
+    def global_step(self) -> int:
+        return self.epochs_done * self.steps_per_epoch + self.step_in_epoch
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def fit(self) -> RunResult:
+        while self.epochs_done < self.recipe.epochs:
+            self._train_epoch()
+            self._finish_epoch()
+        if self.run_dir is not None:
+            plot_curves(self.history, self.run_dir / rundir.CURVES_FILE)
+        return RunResult(self.run_dir, self.model, self.history, max(self.best, 0.0))
+
+    def _train_epoch(self) -> None:
+        recipe, steps = self.recipe, self.steps_per_epoch
+        batch = recipe.batch_size
+        if self.step_in_epoch == 0:
+            self.order = torch.randperm(len(self.train_split), generator=self.generator)
+            self.sums.zero_()
+            self.train_seconds = 0.0
+        self.net.train()
+        started, seconds_before, first_step = time.perf_counter(), self.train_seconds, \
+            self.step_in_epoch
+        for step in range(self.step_in_epoch, steps):
+            indices = self.order[step * batch:(step + 1) * batch]
+            draw = None
+            if self.augmentation.active:
+                draw = draw_augmentation(self.augmentation, batch, self.generator).take(self.rows)
+            images, labels = self.train_split.batch(indices[self.rows], self.augmentation, draw)
+            self.last_lr = lr_at(recipe, self.global_step, steps)
+            set_lr(self.optimizer, self.last_lr)
+            stats = self._step(images, labels)
+            if not math.isfinite(float(stats[0])):
+                raise TrainError(f"the loss became {float(stats[0] / stats[2])} at epoch "
+                                 f"{self.epochs_done + 1}, step {step + 1} of {steps}",
+                                 hint=f"lower lr (this step used {self.last_lr:.4g}), add "
+                                      f"warmup_epochs, or train in fp32")
+            self.sums += stats
+            self.step_in_epoch = step + 1
+            elapsed = time.perf_counter() - started
+            self.train_seconds = seconds_before + elapsed
+            per_step = elapsed / (step + 1 - first_step)
+            self.progress.step(self.epochs_done + 1, recipe.epochs, step + 1, steps,
+                               float(self.sums[2]) / max(1e-9, self.train_seconds),
+                               per_step * (steps - step - 1), float(stats[0] / stats[2]))
+            every = recipe.checkpoint_every_steps
+            if every and self.global_step % every == 0 and self.step_in_epoch < steps:
+                self._save()
+
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One optimiser step; returns (loss * images, correct, images) summed over ranks."""
+        with autocast(self.device, self.recipe.precision):
+            logits = self.net(images)
+            loss = self.criterion(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        count = torch.tensor(float(len(labels)), dtype=torch.float64, device=labels.device)
+        local = torch.stack([loss.detach().double() * count,
+                             (logits.detach().argmax(dim=1) == labels).sum().double(), count])
+        return sum_across_ranks(self.context, local).cpu()
+
+    def _finish_epoch(self) -> None:
+        broadcast_buffers(self.context, self.model)
+        started = time.perf_counter()
+        loss_sum, correct, seen = (float(v) for v in self.sums)
+        row: dict[str, Any] = {"epoch": self.epochs_done + 1, "train_loss": loss_sum / seen,
+                               "train_acc": correct / seen}
+        for name, split in self.eval_splits.items():
+            row[f"{name}_loss"], row[f"{name}_acc"] = self._evaluate(split)
+        row["lr"] = self.last_lr
+        row["images_per_s"] = seen / max(1e-9, self.train_seconds)
+        row["time_s"] = self.train_seconds + time.perf_counter() - started
+        self.epochs_done += 1
+        self.step_in_epoch = 0
+        self.history.append(row)
+        score_key = "val_acc" if "val" in self.eval_splits else "test_acc"
+        improved = row[score_key] > self.best
+        self.best = max(self.best, row[score_key])
+        if self.run_dir is not None:
+            rundir.append_metrics(self.run_dir, row)
+            self._save()
+            if improved:
+                atomic_copy(rundir.checkpoint_path(self.run_dir),
+                            rundir.checkpoint_path(self.run_dir, "best"))
+        self.progress.epoch(row, self.recipe.epochs)
+
+    def _evaluate(self, split: DeviceSplit) -> tuple[float, float]:
+        """(loss, accuracy); each rank scores its share of the split and the sums are pooled."""
+        shares = torch.arange(len(split), device=self.device).tensor_split(
+            self.context.world_size)
+        totals = score(self.model, split, self.recipe.eval_batch_size, self.num_classes,
+                       self.recipe.precision, shares[self.context.rank])
+        accuracy, loss, _, _ = summarize(sum_across_ranks(self.context, totals),
+                                         self.num_classes)
+        return loss, accuracy
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.run_dir is not None:
+            atomic_save(self.state_dict(), rundir.checkpoint_path(self.run_dir))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint. ``schedule`` needs only the global step: the schedule is a pure
+        function of it. ``epoch`` counts finished epochs; ``step_in_epoch`` steps into the next."""
+        mid_epoch = self.step_in_epoch > 0
+        return {
+            "format": FORMAT, "name": self.source.name, "ir_hash": self.source.ir_hash,
+            "spec_text": self.source.spec_text, "recipe": self.recipe.to_dict(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(), "schedule": {"global_step": self.global_step},
+            "epoch": self.epochs_done, "step_in_epoch": self.step_in_epoch,
+            "epoch_order": self.order if mid_epoch else None,
+            "epoch_sums": self.sums.clone(), "train_seconds": self.train_seconds,
+            "last_lr": self.last_lr, "best": self.best, "rng": capture_rng(self.generator),
+        }
+
+    def load_state_dict(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scaler.load_state_dict(payload["scaler"])
+        self.epochs_done = int(payload["epoch"])
+        self.step_in_epoch = int(payload["step_in_epoch"])
+        self.order = payload["epoch_order"]
+        self.sums = payload["epoch_sums"].clone()
+        self.train_seconds = float(payload["train_seconds"])
+        self.last_lr = float(payload["last_lr"])
+        self.best = float(payload["best"])
+        restore_rng(payload["rng"], self.generator)
+
+
+def _run(trainer_setup, context: DistContext) -> RunResult:
+    try:
+        return trainer_setup().fit()
+    finally:
+        leave_process_group(context)
+
+
+def train(source: "ModelSource", recipe: Recipe, out: str | Path | None = None, *,
+          runs_root: str | Path = "runs", progress: Progress | None = None) -> RunResult:
+    """Train ``source`` with ``recipe`` into a new run folder (``out``, or a time-stamped one
+    under ``runs_root``). Under torchrun each process calls this; rank 0 writes the folder."""
+    context = context_from_env()
+
+    def setup() -> _Trainer:
+        trainer = _Trainer(source, recipe, context, progress)
+        if context.is_main:
+            trainer.run_dir = rundir.create_run_dir(source.name, out, runs_root)
+            rundir.write_run_files(trainer.run_dir, source.spec_text, recipe)
+            trainer.progress.message(f"run folder: {trainer.run_dir}")
+        return trainer
+
+    return _run(setup, context)
+
+
+def resume(run_dir: str | Path, source: "ModelSource", *,
+           progress: Progress | None = None) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, to the same end as if it had
+    never stopped. ``source`` must build the network the run was trained with."""
+    run_dir = Path(run_dir)
+    path = rundir.checkpoint_path(run_dir)
+    payload = load_checkpoint(path)
+    check_ir_hash(payload, source, path)
+    recipe = recipe_from_dict(payload["recipe"], where=str(path))
+    context = context_from_env()
+
+    def setup() -> _Trainer:
+        trainer = _Trainer(source, recipe, context, progress)
+        trainer.load_state_dict(payload)
+        if context.is_main:
+            remove_stale_temps(path.parent)
+            trainer.history = rundir.truncate_metrics(run_dir, trainer.epochs_done)
+            trainer.run_dir = run_dir
+            trainer.progress.message(f"resuming {run_dir} at epoch {trainer.epochs_done + 1}, "
+                                     f"step {trainer.step_in_epoch}")
+        return trainer
+
+    return _run(setup, context)
