@@ -52,6 +52,11 @@ def residual(ex, args, x, scope, ns, loc):
 def _shortcut(ex, shortcut, x, y, merge, scope, ns, loc):
     sx, sy = ex.builder.shape(x), ex.builder.shape(y)
     if isinstance(shortcut, dict):
+        kind = resolve(shortcut.get("type", "projection"), ex.env_for(scope, x), loc)
+        if kind != "projection":
+            return _shortcut(ex, kind, x, y, merge, scope, ns, loc)
+        if "body" not in shortcut:
+            raise SpecError("a projection shortcut needs a 'body'", loc)
         when = shortcut.get("when", "shape_changes")
         if when == "always" or (merge == "add" and sx != sy):
             name = f"{ns}.{shortcut.get('name', 'shortcut')}"
@@ -70,7 +75,7 @@ def _shortcut(ex, shortcut, x, y, merge, scope, ns, loc):
                             f"to {'x'.join(map(str, sy))}", loc)
         return ex.builder.add(f"{ns}.shortcut", "channel_pad", {"out": sy[0], "stride": stride}, [x], loc)
     raise SpecError(f"unknown shortcut '{shortcut}'", loc,
-                    did_you_mean(shortcut, ["identity", "zeropad", "none"]))
+                    did_you_mean(shortcut, ["identity", "zeropad", "none", "projection"]))
 
 
 def parallel(ex, args, x, scope, ns, loc):

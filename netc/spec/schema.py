@@ -31,7 +31,8 @@ COMBINATORS = {
         "body": ITEMS,
         "shortcut": {"anyOf": [
             {"enum": ["identity", "zeropad", "none"]}, EXPR,
-            _args({"when": {"enum": ["shape_changes", "always"]}, "body": ITEMS}, ["body"])]},
+            _args({"type": {"anyOf": [{"enum": ["projection", "identity", "zeropad", "none"]}, EXPR]},
+                   "when": {"enum": ["shape_changes", "always"]}, "body": ITEMS})]},
         "merge": MERGE, "drop_path": PROB, "drop_path_scale": {"enum": ["test", "train"]},
         "then": ONE_OR_MORE}, ["body"]),
     "parallel": _args({
