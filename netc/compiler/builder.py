@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..spec.errors import ShapeError, SpecError
 from .ir import Graph, Node, Param
+from .lint import NAME
 from .ops import REGISTRY
 
 MAX_NODES = 100_000
@@ -17,6 +18,9 @@ class GraphBuilder:
 
     def add(self, name: str, op: str, args: dict, inputs: list[str], loc=None) -> str:
         opdef = REGISTRY[op]
+        if not NAME.match(name):
+            raise SpecError(f"layer name '{name}' is not a dotted path of letters, digits and _",
+                            loc, hint="names become weight keys such as layer1.0.conv1")
         if name in self.graph:
             first = self.graph.node(name).source if name != self.graph.input_name else "the input"
             raise SpecError(f"duplicate layer name '{name}' (first defined at {first})", loc,

@@ -58,6 +58,18 @@ class Graph:
         self._index[node.name] = node
         return node
 
+    def rename(self, mapping: dict[str, str]) -> None:
+        """Rename nodes (old -> new) and every reference to them: inputs, outputs, meta."""
+        for node in self.nodes:
+            node.name = mapping.get(node.name, node.name)
+            node.inputs = [mapping.get(i, i) for i in node.inputs]
+        self.outputs = [mapping.get(o, o) for o in self.outputs]
+        for entry in self.meta.get("residuals", []):
+            for key in ("input", "body", "shortcut", "merge"):
+                if key in entry:
+                    entry[key] = mapping.get(entry[key], entry[key])
+        self._index = {n.name: n for n in self.nodes}
+
     def node(self, name: str) -> Node:
         return self._index[name]
 

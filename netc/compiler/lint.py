@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 
-from ..spec.errors import SpecError
+from ..spec.errors import Location, SpecError
 from .ir import Graph
 
-_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
 
 
 class LintError(SpecError):
@@ -17,19 +17,22 @@ def lint(graph: Graph) -> None:
     seen = {graph.input_name}
     owners: dict[str, str] = {}
     for node in graph.nodes:
-        if not _NAME.match(node.name):
-            raise LintError(f"node name '{node.name}' is not a dotted path of letters, digits and _")
+        loc = _where(node)
+        if not NAME.match(node.name):
+            raise LintError(f"node name '{node.name}' is not a dotted path of letters, digits and _",
+                            loc)
         if node.name in seen:
             raise LintError(f"duplicate node name '{node.name}' (at {node.source}); "
-                            "every layer needs its own name", hint="rename one of them")
+                            "every layer needs its own name", loc, hint="rename one of them")
         for parent in _parents(node.name):
             if parent in seen and parent != graph.input_name:
-                raise LintError(f"'{node.name}' is nested under '{parent}', which is itself a layer")
+                raise LintError(f"'{node.name}' is nested under '{parent}', which is itself a layer",
+                                loc, hint=f"rename '{parent}' or this layer's enclosing level")
         owners[node.name] = node.source
         for src in node.inputs:
             if src not in seen:
                 raise LintError(f"node '{node.name}' reads '{src}', which is not defined before it "
-                                "(loops or disconnected nodes)")
+                                "(loops or disconnected nodes)", loc)
         seen.add(node.name)
     for out in graph.outputs:
         if out not in seen:
@@ -38,7 +41,14 @@ def lint(graph: Graph) -> None:
     dangling = [n.name for n in graph.nodes if n.name not in used]
     if dangling:
         raise LintError(f"nodes whose output is never used: {', '.join(dangling[:5])}",
-                        hint="connect them or remove them")
+                        _where(graph.node(dangling[0])), hint="connect them or remove them")
+
+
+def _where(node) -> Location | None:
+    """The spec position a node was made at ("file:line:col", as the builder recorded it)."""
+    file, _, rest = node.source.rpartition(":")
+    file, _, line = file.rpartition(":")
+    return Location(file, int(line), int(rest)) if line.isdigit() and rest.isdigit() else None
 
 
 def _parents(name: str):

@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from .errors import SpecError, did_you_mean
+from .errors import ShapeError, SpecError, did_you_mean
 from .expressions import format_name, resolve
 from .loader import LocDict, LocList, location_of
 
@@ -26,7 +26,28 @@ def _then(ex, args, out, scope, ns):
 
 
 def seq(ex, args, x, scope, ns, loc):
-    return ex.items(args["body"], x, scope.child(ns))
+    if args.get("numbering") != "flat":
+        return ex.items(args["body"], x, scope.child(ns))
+    start, stages_before = len(ex.graph.nodes), len(ex.graph.meta.get("stages", []))
+    out = ex.items(args["body"], x, scope.child(ns))
+    return _number_flat(ex, ns, start, stages_before, out, loc)
+
+
+def _number_flat(ex, ns, start, stages_before, out, loc):
+    """Rename the nodes made since `start` to ns.0, ns.1, ... in order: torchvision builds VGG's
+    `features` as nn.Sequential(*layers), so each layer's key is its position in that one list,
+    whatever stage table it came from."""
+    nodes = ex.graph.nodes[start:]
+    renamed = {n.name: f"{ns}.{k}" for k, n in enumerate(nodes)}
+    clash = next((new for new in renamed.values() if new in ex.graph and new not in renamed), None)
+    if clash:
+        raise SpecError(f"flat numbering names a layer '{clash}', which already exists", loc)
+    ex.graph.rename(renamed)
+    for stage in ex.graph.meta.get("stages", [])[stages_before:]:
+        # a stage's blocks no longer own a namespace: point at each block's first layer
+        stage["blocks"] = [next(new for old, new in renamed.items() if old.startswith(b + "."))
+                           for b in stage["blocks"]]
+    return renamed.get(out, out)
 
 
 def residual(ex, args, x, scope, ns, loc):
@@ -43,7 +64,14 @@ def residual(ex, args, x, scope, ns, loc):
     if s is None:
         return _then(ex, args, y, scope, ns)
     inputs = [s, y] if merge == "concat" else [y, s]
-    out = ex.builder.add(f"{ns}.{merge}", merge, {}, inputs, loc)
+    try:
+        out = ex.builder.add(f"{ns}.{merge}", merge, {}, inputs, loc)
+    except ShapeError as exc:
+        if s != x or exc.hint:
+            raise
+        raise ShapeError(exc.message, exc.loc, "the body changes the shape, so the identity "
+                         "shortcut cannot meet it; give the residual a shortcut with a body "
+                         "(a projection) or 'shortcut: zeropad'") from None
     ex.graph.meta.setdefault("residuals", []).append(
         {"name": ns, "input": x, "body": y, "shortcut": s, "merge": out, "kind": merge})
     return _then(ex, args, out, scope, ns)
@@ -89,8 +117,17 @@ def parallel(ex, args, x, scope, ns, loc):
         for b, body in enumerate(branches):
             outs.append(ex.items(body, x, inner, auto=lambda i, b=b: f"{b}.{i}"))
     merge = args.get("merge", "concat")
-    out = outs[0] if len(outs) == 1 else ex.builder.add(f"{ns}.{merge}", merge, {}, outs, loc)
+    out = outs[0] if len(outs) == 1 else ex.builder.add(_fresh(ex, f"{ns}.{merge}"), merge, {}, outs, loc)
     return _then(ex, args, out, scope, ns)
+
+
+def _fresh(ex, name):
+    """`name`, or `name1`, `name2`, ... when a nested parallel with an empty name took it."""
+    k, out = 0, name
+    while out in ex.graph:
+        k += 1
+        out = f"{name}{k}"
+    return out
 
 
 def highway(ex, args, x, scope, ns, loc):
@@ -121,7 +158,7 @@ def repeat(ex, args, x, scope, ns, loc):
 
 def _check_count(n, loc):
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise SpecError(f"a repeat count must be a whole number, got {n!r}", loc)
+        raise SpecError(f"a repeat count must be a whole number >= 0, got {n!r}", loc)
     if n > 10_000:
         raise SpecError(f"repeat count {n:,} is over netc's limit of 10,000", loc,
                         "no network in the literature repeats a block that often; check the number")
@@ -135,7 +172,7 @@ def stages(ex, args, x, scope, ns, loc):
     columns, rows = args["columns"], args["rows"]
     params = ex.doc.blocks[block_name].params
     for i, col in enumerate(columns):
-        if col != "repeat" and col not in params:
+        if col not in ("repeat", "name") and col not in params:
             raise SpecError(f"column '{col}' is not a parameter of block '{block_name}'",
                             location_of(columns, i), did_you_mean(col, [*params, "repeat"]))
     first = args.get("first") or []
@@ -145,22 +182,30 @@ def stages(ex, args, x, scope, ns, loc):
                             location_of(first, i), did_you_mean(col, columns))
     env = ex.env_for(scope, x)
     table = [_row(row, columns, location_of(rows, r), env) for r, row in enumerate(rows)]
-    counts = [row.get("repeat", 1) for row, _ in table]
+    counts = [row.get("repeat", 1) if row is not None else 0 for row, _ in table]
     for (row, row_loc), n in zip(table, counts):
         _check_count(n, row_loc)
     total, index = sum(counts), 0
     start = args.get("start", 1)
     for s, ((row, row_loc), n) in enumerate(zip(table, counts)):
+        if row is None:  # a layer between modules, as a paper's table lists its pooling rows
+            x = ex.item(rows[s], x, scope, row_loc, f"row{start + s}")
+            continue
         stage_env = {**scope.env, "stage": start + s, "count": total}
-        stage_name = scope.join(format_name(args.get("name", "stage{stage}"), stage_env))
+        # an empty stage or block name adds no level (MobileNetV2's features.1, GoogLeNet's
+        # inception3a); a `name` column names each row's stage
+        stage_name = scope.join(format_name(str(row.get("name", args.get("name", "stage{stage}"))),
+                                            stage_env, location_of(args, "name") or loc))
         blocks = []
         for b in range(n):
             block_env = {**stage_env, "block": b, "index": index}
             call = LocDict({k: v for k, v in row.items()
-                            if k != "repeat" and (k not in first or b == 0)})
+                            if k not in ("repeat", "name") and (k not in first or b == 0)})
             call.update(args.get("args") or {})
             call.loc, call.key_locs, call.value_locs = row_loc, {}, {}
-            full = f"{stage_name}.{format_name(args.get('block_name', '{block}'), block_env)}"
+            local = format_name(args.get("block_name", "{block}"), block_env,
+                                location_of(args, "block_name") or loc)
+            full = ".".join(part for part in (stage_name, local) if part)
             x = ex.block(block_name, call, x, scope.child(scope.prefix, block_env), full, row_loc)
             blocks.append(full)
             index += 1
@@ -174,6 +219,8 @@ def stages(ex, args, x, scope, ns, loc):
 
 
 def _row(row, columns, loc, env):
+    if isinstance(row, dict):
+        return None, loc
     if not isinstance(row, list) or len(row) != len(columns):
         found = len(row) if isinstance(row, list) else type(row).__name__
         raise SpecError(f"a row needs {len(columns)} values ({', '.join(columns)}), found {found}", loc)
@@ -190,10 +237,11 @@ def dag(ex, args, x, scope, ns, loc):
             raise SpecError(f"dag node '{name}' is defined twice", node_loc)
         sources = node.get("from", [list(values)[-1]])
         sources = [sources] if isinstance(sources, str) else sources
-        for src in sources:
+        for k, src in enumerate(sources):
             if src not in values:
+                where = location_of(node["from"], k) if isinstance(node.get("from"), list) else None
                 raise SpecError(f"dag node '{name}' reads '{src}', which is not defined before it",
-                                location_of(node, "from"), did_you_mean(src, values))
+                                where or location_of(node, "from"), did_you_mean(src, values))
         inputs = [values[s] for s in sources]
         full = f"{ns}.{name}"
         if len(inputs) > 1:

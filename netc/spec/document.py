@@ -37,7 +37,7 @@ class Document:
     params: dict = field(default_factory=dict)
 
 
-def read_source(path: str, loc: Location | None = None) -> str:
+def read_source(path: str, loc: Location | None = None, hint: str | None = None) -> str:
     try:
         if os.path.getsize(path) > MAX_FILE_BYTES:
             raise SpecError(f"'{path}' is larger than {MAX_FILE_BYTES // 2**20} MiB; "
@@ -45,7 +45,7 @@ def read_source(path: str, loc: Location | None = None) -> str:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
     except FileNotFoundError:
-        raise SpecError(f"no such file: '{path}'", loc) from None
+        raise SpecError(f"no such file: '{path}'", loc, hint) from None
     except UnicodeDecodeError:
         raise SpecError(f"'{path}' is not UTF-8 text", loc) from None
     except OSError as exc:
@@ -53,13 +53,13 @@ def read_source(path: str, loc: Location | None = None) -> str:
 
 
 def load_document(path: str, overrides: dict | None = None, text: str | None = None) -> Document:
-    text = read_source(path) if text is None else text
+    text = read_source(path, Location(path, 0, 0)) if text is None else text
     data = load_yaml(text, path)
     check_schema(data, path)
     doc = Document(path, data, {path: text})
     _add_blocks(doc, data, path, os.path.dirname(path), [os.path.abspath(path)], {})
     doc.params = bind_params(data.get("params") or {}, overrides or {}, {}, "the network",
-                             location_of(data), strict_overrides=True)
+                             location_of(data, "params"), strict_overrides=True)
     return doc
 
 
@@ -67,15 +67,16 @@ def _add_blocks(doc, data, path, base, stack, file_defaults):
     includes = data.get("include") or []
     for i, rel in enumerate(includes):
         loc = location_of(includes, i)
-        target = os.path.abspath(os.path.join(base, rel))
+        shown = os.path.normpath(os.path.join(base, rel))  # as the user would type it
+        target = os.path.abspath(shown)
         if target in stack:
             cycle = " -> ".join(os.path.basename(p) for p in stack[stack.index(target):] + [target])
             raise SpecError(f"include cycle: {cycle}", loc)
-        text = read_source(target, loc)
-        lib = load_yaml(text, target)
-        check_schema(lib, target, kind="library")
-        doc.sources[target] = text
-        _add_blocks(doc, lib, target, os.path.dirname(target), stack + [target],
+        text = read_source(shown, loc, "an include path is relative to the file that includes it")
+        lib = load_yaml(text, shown)
+        check_schema(lib, shown, kind="library")
+        doc.sources[shown] = text
+        _add_blocks(doc, lib, shown, os.path.dirname(shown), stack + [target],
                     lib.get("defaults") or {})
     blocks = data.get("blocks") or {}
     for name, decl in blocks.items():
@@ -132,8 +133,7 @@ def bind_params(decls: dict, given: dict, env: dict, owner: str, call_loc,
     for key in given:
         if key not in decls:
             loc = key_location(given_locs, key) if given_locs is not None else call_loc
-            what = "parameter" if not strict_overrides else "network parameter"
-            raise SpecError(f"{owner} has no {what} '{key}'", loc,
+            raise SpecError(f"{owner} has no parameter '{key}'", loc,
                             did_you_mean(key, decls) or (f"its parameters: {', '.join(decls)}"
                                                          if decls else f"{owner} takes no parameters"))
     values = {}
@@ -142,6 +142,9 @@ def bind_params(decls: dict, given: dict, env: dict, owner: str, call_loc,
         if key in given:
             loc = location_of(given_locs, key) if given_locs is not None else call_loc
             value = resolve(given[key], {**env, **values}, loc)
+        elif required and strict_overrides:  # the network's caller is the command line
+            raise SpecError(f"{owner} needs the parameter '{key}' ({kind})",
+                            key_location(decls, key), f"give it a default, or pass --set {key}=VALUE")
         elif required:
             raise SpecError(f"{owner} needs the parameter '{key}' ({kind})", call_loc)
         else:

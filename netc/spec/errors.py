@@ -8,11 +8,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Location:
     file: str
-    line: int  # 1-based
+    line: int  # 1-based; 0 when the error is about the whole file (missing, not text)
     col: int  # 1-based
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
 class SpecError(Exception):
@@ -52,7 +52,7 @@ def _source_line(loc: Location | None, sources: dict[str, str] | None) -> str | 
         try:
             with open(loc.file, encoding="utf-8") as fh:
                 text = fh.read()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return None
     lines = text.splitlines()
     if 1 <= loc.line <= len(lines):

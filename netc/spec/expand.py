@@ -7,6 +7,7 @@ The combinators (residual, parallel, ...) live in `combinators.py`; this module 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ..compiler.builder import GraphBuilder
 from ..compiler.ir import Graph
@@ -15,6 +16,8 @@ from .document import BLOCK_META, Document, bind_params
 from .errors import SpecError, did_you_mean
 from .expressions import Namespace, format_name, is_expression, resolve
 from .loader import LocDict, location_of
+from .schema import COMBINATORS
+from .validate import value_problem
 
 MAX_REPEAT = 10_000
 
@@ -29,7 +32,26 @@ class Scope:
         return replace(self, prefix=name, env=self.env if env is None else env)
 
     def join(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
+        # An empty name adds no level: the item's layers sit in the enclosing namespace, as
+        # torchvision keeps InceptionE's 2a/2b convolutions beside the other branches.
+        return ".".join(part for part in (self.prefix, name) if part)
+
+
+def input_shape(decl, params: dict) -> list[int]:
+    """The input shape with `$size`-style entries evaluated over the network params, so
+    `--set size=64` resizes the input."""
+    dims = decl["shape"]
+    shape = []
+    for i, dim in enumerate(dims):
+        loc = location_of(dims, i)
+        value = resolve(dim, params, loc)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SpecError(f"input shape entry {dim!r} gave {value!r}; a dimension must be a "
+                            "positive whole number", loc)
+        shape.append(value)
+    return shape
 
 
 def split_item(item, loc):
@@ -48,7 +70,7 @@ class Expander:
 
         self.doc = doc
         data = doc.data
-        shape = list(data["input"]["shape"])
+        shape = input_shape(data["input"], doc.params)
         self.builder = GraphBuilder(data.get("name", "net"), data["input"].get("name", "input"), shape)
         self.stack: list[str] = []  # blocks being expanded, to name a recursion
         self.handlers = combinators.HANDLERS
@@ -69,19 +91,41 @@ class Expander:
     # -- the walk -----------------------------------------------------------------------------
 
     def items(self, items, x: str, scope: Scope, auto=str) -> str:
+        position = 0
         for i, item in enumerate(items):
-            x = self.item(item, x, scope, location_of(items, i), auto(i))
+            loc = location_of(items, i)
+            if not self.present(item, x, scope, loc):
+                continue  # like `if ...: layers.append(...)`, a skipped layer takes no index
+            x = self.item(item, x, scope, loc, auto(position))
+            position += 1
         return x
 
-    def item(self, item, x: str, scope: Scope, loc, auto_name: str) -> str:
+    def present(self, item, x: str, scope: Scope, loc) -> bool:
+        """False when the item's `when:` condition is false (an optional layer)."""
         key, args = split_item(item, loc)
+        if "when" not in args:
+            return True
+        value = resolve(args["when"], self.env_for(scope, x), location_of(args, "when"))
+        if not isinstance(value, bool):
+            raise SpecError(f"'when' must be true or false, got {value!r}", location_of(args, "when"))
+        return value
+
+    def item(self, item, x: str, scope: Scope, loc, auto_name: str) -> str:
+        if not self.present(item, x, scope, loc):
+            return x
+        key, args = split_item(item, loc)
+        if "when" in args:
+            args = _without(args, "when")
         env = self.env_for(scope, x)
         explicit = args.get("name") if key not in _NAME_TEMPLATES else None
-        name = format_name(explicit, env, location_of(args, "name")) if explicit else auto_name
+        name = auto_name if explicit is None else format_name(explicit, env, location_of(args, "name"))
         return self.dispatch(key, args, x, scope, scope.join(name), loc)
 
     def dispatch(self, key, args, x, scope: Scope, full: str, loc) -> str:
         if key in self.handlers:
+            missing = [r for r in COMBINATORS[key]["required"] if r not in args]
+            if missing:  # `- seq` written bare passes the schema, which only sees a name
+                raise SpecError(f"{key} is missing the required argument '{missing[0]}'", loc)
             return self.handlers[key](self, args, x, scope, full, loc)
         if key in REGISTRY:
             return self.op(key, args, x, scope, full, loc)
@@ -103,10 +147,11 @@ class Expander:
     def op(self, key, args, x, scope, full, loc, inputs=None) -> str:
         opdef = REGISTRY[key]
         env = self.env_for(scope, x)
-        values = {**opdef.defaults, **(scope.defaults.get(key) or {})}
-        for arg, value in args.items():
-            if arg != "name":
-                values[arg] = self.evaluate(value, env, location_of(args, arg), key, arg)
+        values = dict(opdef.defaults)
+        for given in (scope.defaults.get(key) or {}, args):  # `defaults:` may hold expressions too
+            for arg, value in given.items():
+                if arg != "name":
+                    values[arg] = self.evaluate(value, env, location_of(given, arg) or loc, key, arg)
         missing = [r for r in opdef.required if r not in values]
         if missing:
             raise SpecError(f"{key} is missing the required argument '{missing[0]}'", loc)
@@ -120,8 +165,10 @@ class Expander:
         result = resolve(value, env, loc)
         if isinstance(result, float) and result.is_integer() and op and _wants_int(op, arg):
             result = int(result)
-        if op and not _fits(op, arg, result):
-            raise SpecError(f"{op} '{arg}': {value} gave {result!r}, which is not allowed here", loc)
+        problem = _problem(op, arg, result) if op else None
+        if problem:
+            hint = "use // for whole-number division" if isinstance(result, float) else None
+            raise SpecError(f"{op} '{arg}': {value} gave {result!r}; {problem}", loc, hint)
         return result
 
     def block(self, key, args, x, scope, full, loc) -> str:
@@ -155,6 +202,12 @@ class Expander:
             self.stack.pop()
 
 
+def _without(args: LocDict, key: str) -> LocDict:
+    out = LocDict({k: v for k, v in args.items() if k != key})
+    out.loc, out.key_locs, out.value_locs = args.loc, args.key_locs, args.value_locs
+    return out
+
+
 _NAME_TEMPLATES = ("stages", "repeat")  # their `name` is a pattern filled per stage or repeat
 _INDEX_NAMES = ("stage", "block", "index", "count", "i")
 
@@ -164,18 +217,21 @@ def _wants_int(op, arg) -> bool:
     return "integer" in str(schema)
 
 
-def _fits(op, arg, value) -> bool:
+def _problem(op, arg, value) -> str | None:
+    """The op's own argument schema judges a computed value, as it judged the literal ones."""
     schema = REGISTRY[op].args.get(arg)
     if schema is None:
-        return True
-    kinds = str(schema)
-    if isinstance(value, bool):
-        return "boolean" in kinds
-    if isinstance(value, int):
-        return "integer" in kinds or "number" in kinds
-    if isinstance(value, float):
-        return "number" in kinds
-    return isinstance(value, str) and "enum" in kinds
+        return None
+    if is_expression(value):
+        return "an expression may not produce another expression"
+    if isinstance(value, (int, float, str)):  # widths and strides repeat: judge each once
+        return _judged(op, arg, type(value), value)
+    return value_problem(schema, value)
+
+
+@lru_cache(maxsize=4096)
+def _judged(op, arg, kind, value) -> str | None:
+    return value_problem(REGISTRY[op].args[arg], value)
 
 
 def expand(doc: Document) -> Graph:

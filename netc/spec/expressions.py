@@ -30,6 +30,7 @@ FUNCTIONS = {
 _WHOLE = re.compile(r"^\$(?:\{(?P<expr>.*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))$", re.S)
 _PART = re.compile(r"\$\{([^}]*)\}|\{([^{}]*)\}")
 MAX_MAGNITUDE = 10**15
+_IN = re.compile(r"(?<![\w.])in\s*\.")
 
 
 class Namespace(dict):
@@ -63,8 +64,12 @@ def format_name(template: str, env: dict, loc=None) -> str:
 
 
 def evaluate(source: str, env: dict, loc=None):
+    # `in` is a Python keyword, so `in.channels` would not parse: read it as the name `in_`.
+    text = _IN.sub("in_.", source.strip())
+    if "in" in env and "in_" not in env:
+        env = {**env, "in_": env["in"]}
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", loc) from None
     return _Interpreter(source, env, loc).visit(tree.body)
@@ -94,7 +99,7 @@ class _Interpreter:
             return self.env[node.id]
         if node.id in ("True", "False"):
             return node.id == "True"
-        known = [k for k in self.env if isinstance(k, str)]
+        known = [k for k in self.env if isinstance(k, str) and k != "in_"]
         self.fail(f"unknown name '{node.id}'", did_you_mean(node.id, known)
                   or (f"known names: {', '.join(sorted(known))}" if known else None))
 
@@ -111,28 +116,49 @@ class _Interpreter:
         op = _BINARY.get(type(node.op))
         if op is None:
             self.fail(f"operator {type(node.op).__name__} is not allowed")
+        if not (_is_number(left) and _is_number(right)):
+            # Text and lists only join with '+', and stay short: 'ab' * 10**12 would eat memory.
+            joined = isinstance(node.op, ast.Add) and type(left) is type(right) \
+                and isinstance(left, (str, list)) and len(left) + len(right) <= MAX_LENGTH
+            if not joined:
+                self.fail(f"cannot apply {type(node.op).__name__} to {_short(left)} and {_short(right)}")
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             self.fail(f"exponent {right} is too large")
         try:
             result = op(left, right)
         except ZeroDivisionError:
             self.fail("division by zero", "check the divisor's parameter value")
-        except TypeError:
-            self.fail(f"cannot apply {type(node.op).__name__} to {left!r} and {right!r}")
+        except (TypeError, OverflowError):
+            self.fail(f"cannot apply {type(node.op).__name__} to {_short(left)} and {_short(right)}")
+        return self.checked(result)
+
+    def checked(self, result):
+        if isinstance(result, complex):
+            self.fail(f"the result {result} is not a real number")
         if isinstance(result, (int, float)) and abs(result) > MAX_MAGNITUDE:
             self.fail(f"value {result} is out of range")
         return result
 
     def visit_UnaryOp(self, node):
-        return _UNARY[type(node.op)](self.visit(node.operand)) if type(node.op) in _UNARY \
-            else self.fail("operator not allowed")
+        if type(node.op) not in _UNARY:
+            self.fail(f"operator {type(node.op).__name__} is not allowed")
+        operand = self.visit(node.operand)
+        if not _is_number(operand) and not isinstance(node.op, ast.Not):
+            self.fail(f"cannot apply {type(node.op).__name__} to {_short(operand)}")
+        return _UNARY[type(node.op)](operand)
 
     def visit_Compare(self, node):
         left = self.visit(node.left)
         for op, right_node in zip(node.ops, node.comparators):
             right = self.visit(right_node)
-            if type(op) not in _COMPARE or not _COMPARE[type(op)](left, right):
-                return False if type(op) in _COMPARE else self.fail("comparison not allowed")
+            if type(op) not in _COMPARE:
+                self.fail(f"comparison {type(op).__name__} is not allowed; use ==, !=, <, <=, >, >=")
+            try:
+                holds = _COMPARE[type(op)](left, right)
+            except TypeError:
+                self.fail(f"cannot compare {_short(left)} with {_short(right)}")
+            if not holds:
+                return False
             left = right
         return True
 
@@ -144,11 +170,26 @@ class _Interpreter:
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
     def visit_Call(self, node):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-            name = getattr(node.func, "id", "?")
+        name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+        if name not in FUNCTIONS:
             self.fail(f"unknown function '{name}'", did_you_mean(name, FUNCTIONS)
                       or f"available: {', '.join(sorted(FUNCTIONS))}")
+        if node.keywords:
+            self.fail(f"{name}() takes no keyword arguments")
+        args = [self.visit(a) for a in node.args]
         try:
-            return FUNCTIONS[node.func.id](*[self.visit(a) for a in node.args])
-        except (TypeError, ValueError) as exc:
-            self.fail(f"{node.func.id}(): {exc}")
+            return self.checked(FUNCTIONS[name](*args))
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.fail(f"{name}(): {exc}")
+
+
+MAX_LENGTH = 1000  # characters or items an expression may build by '+'
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float))
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -13,6 +13,7 @@ import yaml
 from .errors import Location, SpecError
 
 MAX_NODES = 200_000  # values constructed per file, aliases counted each time they expand
+MAX_DEPTH = 100  # nesting of mappings and lists; a real spec needs about 15
 
 _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 1e-5: a string in YAML 1.1
 _DATA_TAGS = {
@@ -58,13 +59,68 @@ def load_yaml(text: str, filename: str):
         mark = exc.problem_mark or exc.context_mark
         loc = _loc(filename, mark) if mark else Location(filename, 1, 1)
         problem = exc.problem or exc.context or "malformed YAML"
-        raise SpecError(f"YAML syntax: {problem}", loc) from None
+        hint = next((h for clue, h in _SYNTAX_HINTS if clue in problem), None)
+        raise SpecError(f"YAML syntax: {problem}", loc, hint) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML syntax: {exc}", Location(filename, 1, 1)) from None
+    except RecursionError:
+        raise SpecError(f"the document nests too deeply for the YAML reader (netc allows "
+                        f"{MAX_DEPTH} levels)", Location(filename, 1, 1)) from None
     if node is None:
         raise SpecError("the file is empty; a spec needs at least 'netc', 'input' and 'body'",
                         Location(filename, 1, 1))
+    _check_expansion(node, filename)
     return _Builder(filename).build(node)
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_expansion(root, filename: str) -> None:
+    """Refuse, before building anything, a document that aliases expand past MAX_NODES values,
+    that an alias makes recursive, or that nests past MAX_DEPTH. Sizes are memoised per node
+    (an alias is the anchored node itself), so a billion-laughs document costs only its length."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise SpecError("an alias refers to a value that contains it (a recursive alias)",
+                            _loc(filename, node.start_mark), hint="a spec is a tree; remove the alias")
+        if depth > MAX_DEPTH:
+            raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels",
+                            _loc(filename, node.start_mark))
+        open_nodes.add(key)
+        sizes[key] = 1 + sum(size(child, depth + 1) for child in _children(node))
+        open_nodes.discard(key)
+        return sizes[key]
+
+    if size(root, 0) <= MAX_NODES:
+        return
+    node = root  # point at the innermost value that is too big on its own
+    while (child := next((c for c in _children(node) if sizes[id(c)] > MAX_NODES), None)):
+        node = child
+    cause = ": the aliases used here nest too deep" if len(sizes) <= MAX_NODES else ""
+    raise SpecError(f"the document expands to more than {MAX_NODES:,} values{cause}",
+                    _loc(filename, node.start_mark),
+                    hint="write the repetition with 'repeat' or a stage table instead")
+
+
+# PyYAML's problems name parser states; these say what usually causes each.
+_SYNTAX_HINTS = (
+    ("'\\t'", "YAML indents with spaces only; replace the tab"),
+    ("<block end>", "check this line's indentation against the lines above it"),
+    ("mapping values are not allowed", "check the indentation, or quote a value that holds ': '"),
+    ("expected ',' or ']'", "a '[' before this point is not closed"),
+    ("expected ',' or '}'", "a '{' before this point is not closed"),
+    ("another document", "a spec is one YAML document; remove the '---' and what follows"),
+)
 
 
 def _loc(filename: str, mark) -> Location:
@@ -74,17 +130,12 @@ def _loc(filename: str, mark) -> Location:
 class _Builder:
     def __init__(self, filename: str):
         self.filename = filename
-        self.count = 0
 
     def build(self, node):
-        self.count += 1
         loc = _loc(self.filename, node.start_mark)
-        if self.count > MAX_NODES:
-            raise SpecError(f"the document expands to more than {MAX_NODES:,} values "
-                            "(aliases nested too deep?)", loc,
-                            hint="write the repetition with 'repeat' or a stage table instead")
         if node.tag not in _DATA_TAGS and not node.tag.startswith("tag:yaml.org,2002:timestamp"):
-            raise SpecError(f"YAML tag '{node.tag}' is refused: a spec is plain data and may not "
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise SpecError(f"YAML tag '{tag}' is refused: a spec is plain data and may not "
                             "build Python objects", loc,
                             hint="remove the tag; write the value as a plain mapping, list or scalar")
         if isinstance(node, yaml.MappingNode):
@@ -99,9 +150,10 @@ class _Builder:
     def _mapping(self, node, loc):
         out = LocDict()
         out.loc, out.key_locs, out.value_locs = loc, {}, {}
+        merges = []  # applied last: a key written in the mapping overrides a merged one
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self._merge(out, value_node)
+                merges.append(value_node)
                 continue
             key = self.build(key_node)
             key_loc = _loc(self.filename, key_node.start_mark)
@@ -114,6 +166,8 @@ class _Builder:
             out[key] = self.build(value_node)
             out.key_locs[key] = key_loc
             out.value_locs[key] = _loc(self.filename, value_node.start_mark)
+        for value_node in merges:
+            self._merge(out, value_node)
         return out
 
     def _merge(self, out, value_node):

@@ -20,13 +20,20 @@ MERGE = {"enum": ["add", "concat"]}
 ONE_OR_MORE = {"anyOf": [ITEMS, {"$ref": "#/$defs/item"}]}
 
 
+WHEN = {**BOOL, "description": "keep this layer only when true, e.g. ${t != 1}; a skipped "
+                                 "layer takes no index in its list"}
+
+
 def _args(properties: dict, required=()) -> dict:
-    return {"type": ["object", "null"], "properties": {"name": NAME, **properties},
+    return {"type": ["object", "null"], "properties": {"name": NAME, "when": WHEN, **properties},
             "required": list(required), "additionalProperties": False}
 
 
 COMBINATORS = {
-    "seq": _args({"body": ITEMS}, ["body"]),
+    "seq": _args({"body": ITEMS, "numbering": {
+        "enum": ["nested", "flat"],
+        "description": "flat: number every layer inside by its position in one list, as "
+                       "nn.Sequential(*layers) does (torchvision's VGG features)"}}, ["body"]),
     "residual": _args({
         "body": ITEMS,
         "shortcut": {"anyOf": [
@@ -45,7 +52,9 @@ COMBINATORS = {
     "stages": _args({
         "block": {"type": "string", "pattern": IDENT}, "block_name": NAME,
         "columns": {"type": "array", "items": {"type": "string", "pattern": IDENT}, "minItems": 1},
-        "rows": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+        "rows": {"type": "array", "minItems": 1, "items": {
+            "anyOf": [{"type": "array"}, {"$ref": "#/$defs/item"}],
+            "description": "a row of values, one per column, or a layer (a pooling row)"}},
         "first": {"type": "array", "items": {"type": "string"}},
         "args": {"type": "object"}, "between": {"$ref": "#/$defs/item"},
         "start": {"type": "integer"}}, ["block", "columns", "rows"]),

@@ -9,6 +9,7 @@ from jsonschema.exceptions import best_match
 
 from .errors import SpecError, did_you_mean
 from .loader import key_location, location_of
+from ..compiler.ops.schema_types import EXPR
 from .schema import SCHEMA_PATH, library_schema
 
 
@@ -62,13 +63,21 @@ def _additional(error, node, key, loc):
     allowed = set(error.schema.get("properties", {}))
     unknown = [k for k in node if k not in allowed]
     bad = unknown[0] if unknown else "?"
-    owner = f" for {key}" if isinstance(key, str) else ""
     hint = did_you_mean(bad, allowed) or (f"allowed: {', '.join(sorted(allowed))}" if allowed else None)
-    return SpecError(f"unknown argument '{bad}'{owner}", key_location(node, bad), hint)
+    if not error.path:
+        message = f"unknown top-level key '{bad}'"
+    elif key == "defaults":
+        message = f"defaults: '{bad}' is not an op with arguments"
+    else:
+        message = f"unknown argument '{bad}'" + (f" for {key}" if isinstance(key, str) else "")
+    return SpecError(message, key_location(node, bad), hint)
 
 
 def _required(error, node, key, loc):
     missing = error.message.split("'")[1] if "'" in error.message else "?"
+    if not error.path:
+        return SpecError(f"the spec is missing the required top-level key '{missing}'", loc,
+                         "a spec needs at least 'netc', 'input' and 'body'")
     owner = f"{key}" if isinstance(key, str) else "this item"
     return SpecError(f"{owner} is missing the required argument '{missing}'", loc)
 
@@ -81,19 +90,23 @@ def _too_many(error, node, key, loc):
 
 
 def _type(error, node, key, loc):
-    expected = error.schema.get("description") or _describe(error.schema)
+    expected = error.schema.get("description") or describe(error.schema)
     owner = f"'{key}'" if isinstance(key, str) else "this item"
-    return SpecError(f"{owner}: expected {expected}, found {_kind(node)} {_show(node)}", loc)
+    return SpecError(f"{owner}: expected {expected}, found {_found(node)}", loc)
 
 
 def _any_of(error, node, key, loc):
     # An argument that accepts "a literal or a $ expression": name what was accepted.
-    options = [s.get("description") or _describe(s) for s in error.schema["anyOf"]]
     deeper = [e for e in error.context if e.path]
     if deeper:
         return _to_spec_error_at(best_match(deeper, key=_relevance), node, key, loc)
     owner = f"'{key}'" if isinstance(key, str) else "this item"
-    return SpecError(f"{owner}: expected {' or '.join(options)}, found {_kind(node)} {_show(node)}", loc)
+    closest = best_match([error])  # descends into the option whose type matches
+    if closest.validator in _BOUND_TEXT:  # the right kind of value, out of range
+        return SpecError(f"{owner}: {_bound_text(closest)}", loc)
+    choices = [c for s in error.schema["anyOf"] for c in s.get("enum", [])]
+    hint = did_you_mean(node, choices) if isinstance(node, str) and choices else None
+    return SpecError(f"{owner}: expected {describe(error.schema)}, found {_found(node)}", loc, hint)
 
 
 def _to_spec_error_at(error, node, key, loc):
@@ -117,17 +130,77 @@ def _const(error, node, key, loc):
                      "this netc reads spec language version 1")
 
 
+_BOUND_TEXT = {
+    "minimum": lambda e: f"must be at least {e.validator_value}",
+    "maximum": lambda e: f"must be at most {e.validator_value}",
+    "exclusiveMinimum": lambda e: f"must be more than {e.validator_value}",
+    "exclusiveMaximum": lambda e: f"must be less than {e.validator_value}",
+    "minItems": lambda e: f"expected at least {e.validator_value} items, found {len(e.instance)}",
+    "maxItems": lambda e: f"expected at most {e.validator_value} items, found {len(e.instance)}",
+}
+
+
+def _bound_text(error) -> str:
+    text = _BOUND_TEXT[error.validator](error)
+    return text if "items" in error.validator.lower() else f"{text}, found {error.instance!r}"
+
+
+_BOUND_HINTS = {"shape": "an input shape is [channels, height, width] or [features], "
+                         "without the batch dimension"}
+
+
 def _bounds(error, node, key, loc):
     owner = f"'{key}'" if isinstance(key, str) else "this value"
-    return SpecError(f"{owner}: {error.message}", loc)
+    text = _bound_text(error) if error.validator in _BOUND_TEXT else error.message
+    return SpecError(f"{owner}: {text}", loc, _BOUND_HINTS.get(key))
 
 
-def _describe(schema: dict) -> str:
+def _empty(error, node, key, loc):
+    if isinstance(key, str):
+        return SpecError(f"'{key}' must not be empty", loc)
+    return SpecError("an empty mapping is not a layer; write an op, a block or a combinator", loc,
+                     "e.g. `- relu` or `- conv2d: {out: 64, kernel: 3}`")
+
+
+_TYPE_WORDS = {"array": "a list", "object": "a mapping", "integer": "an integer",
+               "number": "a number", "string": "a string", "boolean": "a boolean (true or false)",
+               "null": "nothing"}
+
+
+def describe(schema: dict) -> str:
+    """What a schema accepts, in a user's words ("an integer or a ${...} expression")."""
+    if "description" in schema and "anyOf" not in schema:
+        return schema["description"]
+    if "anyOf" in schema:
+        words = [describe(s) for s in schema["anyOf"]]
+        return " or ".join(dict.fromkeys(words))  # PAIR lists "a list" twice: say it once
     if "enum" in schema:
         return "one of " + ", ".join(map(str, schema["enum"]))
     kind = schema.get("type", "a value")
     kinds = kind if isinstance(kind, list) else [kind]
-    return " or ".join(f"{'an' if k[0] in 'aeio' else 'a'} {k}" for k in kinds)
+    return " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+
+
+def _found(value) -> str:
+    shown = _show(value)
+    return f"{_kind(value)} {shown}" if shown else _kind(value)
+
+
+@lru_cache(maxsize=None)
+def _arg_validator(schema_text: str):
+    return jsonschema.Draft202012Validator(json.loads(schema_text))
+
+
+def value_problem(schema: dict, value) -> str | None:
+    """Why a computed `value` does not satisfy an argument's `schema`, in words; None if it does."""
+    errors = list(_arg_validator(json.dumps(schema, sort_keys=True)).iter_errors(value))
+    if not errors:
+        return None
+    closest = best_match(errors)
+    if closest.validator in _BOUND_TEXT:
+        return _BOUND_TEXT[closest.validator](closest)
+    literal = [s for s in schema.get("anyOf", [schema]) if s is not EXPR]
+    return f"expected {' or '.join(dict.fromkeys(describe(s) for s in literal))}"
 
 
 def _kind(value) -> str:
@@ -147,5 +220,5 @@ _HANDLERS = {
     "additionalProperties": _additional, "required": _required, "maxProperties": _too_many,
     "type": _type, "anyOf": _any_of, "enum": _enum, "const": _const, "minimum": _bounds,
     "maximum": _bounds, "minItems": _bounds, "maxItems": _bounds, "pattern": _bounds,
-    "minProperties": _bounds,
+    "minProperties": _empty,
 }

@@ -1,0 +1,101 @@
+"""Located YAML: plain values that remember file:line:col, and the documents it refuses."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from netc.spec import loader
+from netc.spec.errors import Location, SpecError
+from netc.spec.loader import MAX_NODES, LocDict, LocList, key_location, load_yaml, location_of
+
+TEXT = """\
+netc: 1
+input: {shape: [3, 224, 224]}
+body:
+  - conv2d: {out: 64, kernel: 7}
+  - relu
+eps: 1e-5
+when: 2024-01-02
+"""
+
+
+def test_values_and_their_locations():
+    doc = load_yaml(TEXT, "net.yaml")
+    assert isinstance(doc, LocDict) and isinstance(doc["body"], LocList)
+    assert doc["input"]["shape"] == [3, 224, 224]
+    assert location_of(doc) == Location("net.yaml", 1, 1)
+    assert key_location(doc, "body") == Location("net.yaml", 3, 1)
+    assert location_of(doc, "input") == Location("net.yaml", 2, 8)
+    assert location_of(doc["input"]["shape"], 1) == Location("net.yaml", 2, 20)
+    body = doc["body"]
+    assert location_of(body, 0) == Location("net.yaml", 4, 5)
+    assert location_of(body, 1) == Location("net.yaml", 5, 5)
+    conv = body[0]["conv2d"]
+    assert key_location(conv, "kernel") == Location("net.yaml", 4, 23)
+    assert location_of(conv, "kernel") == Location("net.yaml", 4, 31)
+
+
+def test_scalars():
+    doc = load_yaml(TEXT, "net.yaml")
+    assert doc["eps"] == 1e-5 and isinstance(doc["eps"], float)  # YAML 1.1 reads 1e-5 as text
+    assert doc["when"] == "2024-01-02"  # dates stay text
+    assert load_yaml("a: '1e-5'", "q.yaml")["a"] == "1e-5"  # quoted: the user meant text
+    assert load_yaml("a: [yes, true, null, 0x10]", "q.yaml")["a"] == [True, True, None, 16]
+
+
+def test_merge_keys_and_small_aliases_expand():
+    doc = load_yaml("base: &b {out: 8, kernel: 3}\nconv: {<<: *b, kernel: 5}\ntwice: [*b, *b]\n",
+                    "m.yaml")
+    assert doc["conv"] == {"out": 8, "kernel": 5}
+    assert key_location(doc["conv"], "out") == Location("m.yaml", 1, 11)  # where it was written
+    assert doc["twice"] == [{"out": 8, "kernel": 3}] * 2
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("a: 1\nb:\n  c: 2\n  c: 3\n", (4, 3), "duplicate key 'c' (first given at line 3)"),
+    ("a: !!python/object/apply:os.system [ls]\n", (1, 4), "YAML tag '!!python/object/apply:os.system'"),
+    ("a: !!python/tuple [1, 2]\n", (1, 4), "YAML tag '!!python/tuple' is refused"),
+    ("a: !custom 3\n", (1, 4), "YAML tag '!custom' is refused"),
+    ("a: !!binary aGVsbG8=\n", (1, 4), "YAML tag '!!binary' is refused"),
+    ("? [1, 2]\n: 3\n", (1, 3), "a mapping key must be a scalar"),
+    ("a: [1, 2\n", (2, 1), "YAML syntax"),
+    ("a:\n\t- 1\n", (2, 1), "YAML syntax"),
+    ("a: 1\n---\nb: 2\n", (2, 1), "YAML syntax"),
+    ("a: &x [1, *x]\n", (1, 4), "recursive alias"),
+    ("# nothing\n", (1, 1), "the file is empty"),
+    ("a: 1\nb: *nope\n", (2, 4), "YAML syntax: found undefined alias 'nope'"),
+])
+def test_refused_documents(text, where, message):
+    with pytest.raises(SpecError) as info:
+        load_yaml(text, "bad.yaml")
+    assert message in info.value.message
+    assert (info.value.loc.line, info.value.loc.col) == where
+
+
+def test_alias_bomb_fails_fast_at_the_bomb():
+    lines = ["ok: 1", "a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefghij":
+        prev = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=f"more than {MAX_NODES:,} values") as info:
+        load_yaml("\n".join(lines), "bomb.yaml")
+    assert time.perf_counter() - started < 2
+    # a..d expand to 11, 111, 1,111, 11,111 values; e to 111,111; f to 1,111,111: the first
+    # value too large on its own is f's, on line 7
+    assert info.value.loc.line == 7
+
+
+def test_a_plain_large_document_is_refused_by_size(monkeypatch):
+    monkeypatch.setattr(loader, "MAX_NODES", 1000)  # PyYAML would take seconds to read 200,000
+    text = "a: [" + ", ".join(["1"] * 1001) + "]\n"
+    with pytest.raises(SpecError, match="more than 1,000 values") as info:
+        load_yaml(text, "big.yaml")
+    assert "aliases" not in info.value.message
+    assert info.value.loc.line == 1
+
+
+def test_deep_nesting_is_refused():
+    with pytest.raises(SpecError, match="nests deeper than 100 levels"):
+        load_yaml("a: " + "[" * 150 + "]" * 150, "deep.yaml")
