@@ -146,12 +146,16 @@ class Expander:
 
     def op(self, key, args, x, scope, full, loc, inputs=None) -> str:
         opdef = REGISTRY[key]
-        env = self.env_for(scope, x)
+        env = None  # built on the first expression: most arguments are literals
         values = dict(opdef.defaults)
         for given in (scope.defaults.get(key) or {}, args):  # `defaults:` may hold expressions too
             for arg, value in given.items():
-                if arg != "name":
-                    values[arg] = self.evaluate(value, env, location_of(given, arg) or loc, key, arg)
+                if arg == "name":
+                    continue
+                if isinstance(value, (str, list)):
+                    env = env or self.env_for(scope, x)
+                    value = self.evaluate(value, env, location_of(given, arg) or loc, key, arg)
+                values[arg] = value
         missing = [r for r in opdef.required if r not in values]
         if missing:
             raise SpecError(f"{key} is missing the required argument '{missing[0]}'", loc)

@@ -7,6 +7,7 @@ beyond `in.*`, no calls beyond a few pure functions, no `eval`.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -69,10 +70,16 @@ def evaluate(source: str, env: dict, loc=None):
     if "in" in env and "in_" not in env:
         env = {**env, "in_": env["in"]}
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = _parse(text)
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{source}': {exc.msg}", loc) from None
     return _Interpreter(source, env, loc).visit(tree.body)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    """Parsed once per distinct text: a 1202-layer spec repeats the same few expressions."""
+    return ast.parse(text, mode="eval")
 
 
 class _Interpreter:
