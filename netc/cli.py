@@ -119,4 +119,8 @@ def _register_commands() -> None:
 _register_commands()
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m netc.cli`, this file is `__main__`; the commands in netc/commands/
+    # registered themselves on the `netc.cli` module's group, so start that one.
+    from netc.cli import main as registered
+
+    registered()

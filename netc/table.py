@@ -1,0 +1,148 @@
+"""The architecture table of a network, laid out the way papers print it (ResNet's Table 1,
+DenseNet's Table 1): one row per stage, with the output size and the layers of one block times its
+repeat count, and one row per weighted or pooling layer outside the stages.
+
+Read from the IR alone: `graph.meta["stages"]` gives each stage's blocks and output shape; the nodes
+of a stage's first block give its layers. Shortcut branches are left out, as papers leave them out
+of their tables. No framework is imported.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .compiler.ir import Graph, Node
+
+
+@dataclass
+class Row:
+    name: str
+    size: str  # output size, "56x56"; "1x1" for flat outputs
+    layers: list[str]  # one entry per layer, e.g. "3x3, 64"
+    repeat: int = 1
+    stage: bool = False
+
+
+def _kernel(values) -> str:
+    return "x".join(map(str, values))
+
+
+def _stride(attrs) -> str:
+    s = attrs["stride"]
+    return "" if s == [1, 1] else f", stride {s[0] if s[0] == s[1] else _kernel(s)}"
+
+
+def _conv(node: Node, in_block: bool) -> str:
+    at = node.attrs
+    text = f"{_kernel(at['kernel'])}, {at['out_channels']}"
+    if at["groups"] == at["in_channels"] == at["out_channels"] and at["groups"] > 1:
+        text += ", depthwise"
+    elif at["groups"] > 1:
+        text += f", C={at['groups']}"  # ResNeXt's tables give the cardinality this way
+    return text if in_block else text + _stride(at)
+
+
+def _pool(kind):
+    def describe(node: Node, in_block: bool) -> str:
+        return f"{_kernel(node.attrs['kernel'])} {kind} pool" + _stride(node.attrs)
+    return describe
+
+
+DESCRIBE = {
+    "conv2d": _conv,
+    "linear": lambda n, b: f"fc, {n.attrs['out_features']}",
+    "maxpool": _pool("max"),
+    "avgpool": _pool("avg"),
+    "global_avgpool": lambda n, b: "global average pool",
+    "global_maxpool": lambda n, b: "global max pool",
+    "adaptive_avgpool": lambda n, b: f"adaptive average pool to {_kernel(n.attrs['output_size'])}",
+}
+
+
+def _size(shape) -> str:
+    return _kernel(shape[1:]) if len(shape) == 3 else "1x1"
+
+
+def _shortcut_nodes(graph: Graph) -> set[str]:
+    """Nodes on a residual's shortcut branch: walk back from its output to the block input."""
+    out: set[str] = set()
+    for res in graph.meta.get("residuals", []):
+        stack = [res["shortcut"]] if res["shortcut"] not in (None, res["input"]) else []
+        while stack:
+            name = stack.pop()
+            if name in out or name == res["input"] or name == graph.input_name:
+                continue
+            out.add(name)
+            stack.extend(graph.node(name).inputs)
+    return out
+
+
+def _inside(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def rows(graph: Graph) -> list[Row]:
+    skip = _shortcut_nodes(graph)
+    stages = graph.meta.get("stages", [])
+    table, done = [], set()
+    for node in graph.nodes:
+        stage = next((s for s in stages if _inside(node.name, s["name"])), None)
+        if stage is not None:
+            if stage["name"] not in done:
+                done.add(stage["name"])
+                first = stage["blocks"][0]
+                layers = [DESCRIBE[n.op](n, True) for n in graph.nodes
+                          if n.op in DESCRIBE and _inside(n.name, first) and n.name not in skip]
+                table.append(Row(stage["name"], _size(stage["shape"]), layers,
+                                 len(stage["blocks"]), stage=True))
+        elif node.op in DESCRIBE and node.name not in skip:
+            table.append(Row(node.name, _size(node.shape), [DESCRIBE[node.op](node, False)]))
+    return table
+
+
+def _cell_markdown(row: Row) -> str:
+    if not row.stage:
+        return "; ".join(row.layers)
+    text = "[" + "; ".join(row.layers) + "]"
+    return text + f" x {row.repeat}" if row.repeat > 1 else text
+
+
+def markdown(graph: Graph) -> str:
+    lines = [f"**{graph.name}** (input {_kernel(graph.input_shape)})", "",
+             "| layer | output size | layers |", "|---|---|---|"]
+    lines += [f"| {r.name} | {r.size} | {_cell_markdown(r)} |" for r in rows(graph)]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#",
+                  "$": r"\$", "{": r"\{", "}": r"\}"}
+
+
+_SIZE = re.compile(r"(\d+)x(?=\d)")
+
+
+def _tex(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in text)
+
+
+def _tex_layer(layer: str) -> str:
+    """Escape, then typeset sizes: "3x3, 64" -> "3$\\times$3, 64"."""
+    return _SIZE.sub(r"\1$\\times$", _tex(layer))
+
+
+def _cell_latex(row: Row) -> str:
+    layers = [_tex_layer(layer) for layer in row.layers]
+    if not row.stage:
+        return "; ".join(layers)
+    stacked = r"\\ ".join(layers)
+    cell = rf"$\left[\begin{{tabular}}{{@{{}}l@{{}}}}{stacked}\end{{tabular}}\right]$"
+    return cell + rf" $\times$ {row.repeat}" if row.repeat > 1 else cell
+
+
+def latex(graph: Graph) -> str:
+    lines = [r"\begin{tabular}{lll}", r"\hline",
+             r"layer & output size & layers \\", r"\hline"]
+    lines += [rf"{_tex(r.name)} & {_tex_layer(r.size)} & {_cell_latex(r)} \\"
+              for r in rows(graph)]
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
