@@ -1,0 +1,26 @@
+"""The benchmark scripts run (at tiny sizes on the CPU) and print their side-by-side ratios."""
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run(script, *args):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_train_throughput_tiny():
+    text = run("train_throughput.py", "--tiny")
+    assert "netc resnet50" in text and "ratio" in text and "netc resnet9" in text
+
+
+def test_runtime_tiny():
+    assert "ratio" in run("runtime.py", "--size", "32", "--batch", "2", "--steps", "1")
+
+
+def test_build_time():
+    text = run("build_time.py", "1")
+    assert "build resnet152" in text and "spec -> IR resnet1202_cifar" in text
