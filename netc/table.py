@@ -3,8 +3,10 @@ DenseNet's Table 1): one row per stage, with the output size and the layers of o
 repeat count, and one row per weighted or pooling layer outside the stages.
 
 Read from the IR alone: `graph.meta["stages"]` gives each stage's blocks and output shape; the nodes
-of a stage's first block give its layers. Shortcut branches are left out, as papers leave them out
-of their tables. No framework is imported.
+of a stage's first block give its layers. A node belongs to a block when its name lies inside the
+block's instance name; stage names are not used for that, since an empty stage name (MobileNetV2's
+features.1 .. 17) puts all stages in one namespace. Shortcut branches are left out, as papers leave
+them out of their tables. No framework is imported.
 """
 from __future__ import annotations
 
@@ -81,19 +83,66 @@ def _inside(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
+def _flat_blocks(graph: Graph, blocks: list[str]) -> list[list[Node]]:
+    """A stage under `numbering: flat` (VGG's `features`) names each block by its first layer and
+    keeps no namespace: block k runs up to block k + 1's first layer, and the last block is as
+    long as the one before it (blocks after the first take the same arguments). A stage of one
+    such block is known by its first layer only."""
+    position = {n.name: i for i, n in enumerate(graph.nodes)}
+    starts = [position[b] for b in blocks]
+    ends = starts[1:] + [starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1)]
+    return [graph.nodes[a:b] for a, b in zip(starts, ends)]
+
+
+def _stage_blocks(graph: Graph, stages: list[dict]) -> list[list[list[Node]]]:
+    """For each stage, the nodes of each of its blocks, in graph order."""
+    owner: dict[str, tuple[int, int]] = {}  # block instance name -> (stage, block)
+    for s, stage in enumerate(stages):
+        owner.update({b: (s, k) for k, b in enumerate(stage["blocks"]) if b})
+    found = [[[] for _ in stage["blocks"]] for stage in stages]
+    for node in graph.nodes:
+        parts = node.name.split(".")
+        hit = next((owner[p] for p in (".".join(parts[:i]) for i in range(len(parts), 0, -1))
+                    if p in owner), None)
+        if hit is not None:
+            found[hit[0]][hit[1]].append(node)
+    for s, stage in enumerate(stages):
+        flat = all(len(nodes) == 1 and nodes[0].name == b
+                   for b, nodes in zip(stage["blocks"], found[s]))
+        if flat and stage["blocks"]:
+            found[s] = _flat_blocks(graph, stage["blocks"])
+    return found
+
+
+def _stage_label(stage: dict, stages: list[dict]) -> str:
+    """The stage's own name where it is one namespace holding all its blocks (ResNet's layer1);
+    else its blocks' names, first to last (MobileNetV2's features.2-3, VGG's features.0-2)."""
+    name, blocks = stage["name"], stage["blocks"]
+    unique = sum(s["name"] == name for s in stages) == 1
+    if name and unique and all(_inside(b, name) for b in blocks):
+        return name
+    first, last = blocks[0], blocks[-1]
+    if first == last:
+        return first
+    head, _, tail = last.rpartition(".")
+    return f"{first}-{tail}" if head and first.rpartition(".")[0] == head else f"{first}-{last}"
+
+
 def rows(graph: Graph) -> list[Row]:
     skip = _shortcut_nodes(graph)
     stages = graph.meta.get("stages", [])
+    members = _stage_blocks(graph, stages)
+    stage_of = {n.name: s for s, blocks in enumerate(members) for nodes in blocks for n in nodes}
     table, done = [], set()
     for node in graph.nodes:
-        stage = next((s for s in stages if _inside(node.name, s["name"])), None)
-        if stage is not None:
-            if stage["name"] not in done:
-                done.add(stage["name"])
-                first = stage["blocks"][0]
-                layers = [DESCRIBE[n.op](n, True) for n in graph.nodes
-                          if n.op in DESCRIBE and _inside(n.name, first) and n.name not in skip]
-                table.append(Row(stage["name"], _size(stage["shape"]), layers,
+        s = stage_of.get(node.name)
+        if s is not None:
+            if s not in done:
+                done.add(s)
+                stage = stages[s]
+                layers = [DESCRIBE[n.op](n, True) for n in members[s][0]
+                          if n.op in DESCRIBE and n.name not in skip]
+                table.append(Row(_stage_label(stage, stages), _size(stage["shape"]), layers,
                                  len(stage["blocks"]), stage=True))
         elif node.op in DESCRIBE and node.name not in skip:
             table.append(Row(node.name, _size(node.shape), [DESCRIBE[node.op](node, False)]))

@@ -3,6 +3,13 @@ from pathlib import Path
 
 import pytest
 
+try:
+    # triton (loaded by torch.compile, timm) crashes when it is first imported after TensorFlow;
+    # loading it first lets the Keras and torch tests share pytest's processes.
+    import triton.runtime.autotuner  # noqa: F401
+except ImportError:
+    pass
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 

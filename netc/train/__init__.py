@@ -6,6 +6,9 @@ trainer, and the torch entry points below load torch only when first used.
 
     from netc.train import ModelSource, load_recipe, train, resume
     result = train(source, load_recipe("recipe.yaml", {"epochs": 5}))
+
+Framework-neutral: errors, recipe, schedule, data/, rundir, plots, progress.
+Torch: batches, checkpoint, optim, runtime, trainer, evaluate, lesion, distributed, worker.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ The launcher side builds a ``torch.distributed.run`` command line that re-runs a
 (typically the same ``netc train`` invocation) in N processes per node. The worker side reads
 the environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK) and joins the process group: gloo
 on CPU, NCCL on GPU. Sharding, per-rank batch and rank-0-only output live in the trainer.
+
+With the same global batch, N processes take the steps one process takes, up to rounding in the
+gradient all-reduce, except through batch norm: each rank normalises over its own
+batch_size / N images (torch's SyncBatchNorm, which would pool them, runs on GPU only).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ def join_process_group(context: DistContext, device: torch.device) -> None:
     import torch.distributed as dist
 
     if context.active and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # NCCL binds each process to the GPU current here
         dist.init_process_group(_BACKENDS.get(device.type, "gloo"))
 
 

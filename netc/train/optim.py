@@ -10,7 +10,8 @@ from torch import nn
 from netc.train.recipe import Recipe
 
 # Decaying a norm layer's scale or any bias only fights the normalisation and buys nothing
-# (Goyal et al. 2017, "Accurate, large minibatch SGD", section 5.1; timm's param_groups_weight_decay).
+# (Goyal et al. 2017, "Accurate, large minibatch SGD", section 5.1;
+# timm's param_groups_weight_decay).
 NORM_MODULES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm,
                 nn.LocalResponseNorm)
 

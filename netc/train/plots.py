@@ -82,7 +82,8 @@ def plot_lesion(report: dict[str, Any], path: Path) -> None:
     random_axes.grid(alpha=0.3)
     names = [entry["block"] for entry in report["single"]]
     single_axes.bar(range(len(names)), [100 * e["accuracy"] for e in report["single"]])
-    single_axes.axhline(100 * report["baseline"], color="black", linestyle="--", label="none deleted")
+    single_axes.axhline(100 * report["baseline"], color="black", linestyle="--",
+                        label="none deleted")
     single_axes.set_xticks(range(len(names)), labels=names, rotation=90)
     single_axes.set_ylabel("accuracy (%)")
     single_axes.set_title("one block deleted")

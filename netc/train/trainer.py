@@ -64,6 +64,8 @@ class _Trainer:
         self.source, self.recipe, self.context = source, recipe, context
         self.progress = progress or Progress(enabled=context.is_main)
         self.device = resolve_device(recipe.device, context.local_rank)
+        if recipe.threads:
+            torch.set_num_threads(recipe.threads)
         data = load_data(recipe.data, source.input_shape, source.num_classes)
         data = split_validation(data, recipe.val_fraction, recipe.seed)
         join_process_group(context, self.device)
@@ -73,11 +75,10 @@ class _Trainer:
         if recipe.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.num_classes = data.num_classes
-        self.train_split = DeviceSplit(data.train_x, data.train_y, data, self.device,
-                                       recipe.channels_last)
-        self.eval_splits = {name: DeviceSplit(*data.split(name), data, self.device,
-                                              recipe.channels_last)
-                            for name in ("val", "test") if data.split_exists(name)}
+        splits = {name: DeviceSplit(*data.split(name), data, self.device, recipe.channels_last)
+                  for name in ("train", "val", "test") if data.split_exists(name)}
+        self.train_split = splits.pop("train")
+        self.eval_splits = splits
         self.augmentation = Augmentation(recipe.crop_padding if recipe.augment else 0,
                                          recipe.augment and recipe.flip)
         self.steps_per_epoch = steps_per_epoch(len(self.train_split), recipe.batch_size)
@@ -87,13 +88,15 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.net = self._wrap(self.model)
+        self._reset_position()
 
+    def _reset_position(self) -> None:
         self.epochs_done = 0
         self.step_in_epoch = 0
         self.order: torch.Tensor | None = None
         self.sums = torch.zeros(3, dtype=torch.float64)  # loss * images, correct, images
         self.train_seconds = 0.0
-        self.last_lr = recipe.lr
+        self.last_lr = self.recipe.lr
         self.best = -1.0
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
@@ -129,8 +132,8 @@ class _Trainer:
             self.sums.zero_()
             self.train_seconds = 0.0
         self.net.train()
-        started, seconds_before, first_step = time.perf_counter(), self.train_seconds, \
-            self.step_in_epoch
+        seconds_before, first_step = self.train_seconds, self.step_in_epoch
+        started = time.perf_counter()
         for step in range(self.step_in_epoch, steps):
             indices = self.order[step * batch:(step + 1) * batch]
             draw = None
@@ -251,7 +254,8 @@ def _run(trainer_setup, context: DistContext) -> RunResult:
 def train(source: "ModelSource", recipe: Recipe, out: str | Path | None = None, *,
           runs_root: str | Path = "runs", progress: Progress | None = None) -> RunResult:
     """Train ``source`` with ``recipe`` into a new run folder (``out``, or a time-stamped one
-    under ``runs_root``). Under torchrun each process calls this; rank 0 writes the folder."""
+    under ``runs_root``). Under torchrun each process calls this; rank 0 writes the folder.
+    A recipe with ``threads`` > 0 sets torch's CPU thread count for the process."""
     context = context_from_env()
 
     def setup() -> _Trainer:

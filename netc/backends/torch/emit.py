@@ -54,8 +54,7 @@ def emit(graph: Graph) -> str:
         ctor, expr = emitter(node, module_ref(node.name), [var[i] for i in node.inputs], inplace)
         if ctor is not None:
             tree.put(node.name, ctor)
-        if node.op in HELPERS:
-            used_helpers.add(node.op)
+        used_helpers.update(h for h in HELPERS if h == node.op or (ctor or "").startswith(h + "("))
         owner = node.name.rsplit(".", 1)[0] if "." in node.name else ""
         out = var[first] if dies else namer(owner or node.name)
         if owner != scope and owner:

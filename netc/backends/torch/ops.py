@@ -41,13 +41,16 @@ def linear(n, m, a, inplace):
 
 def batchnorm(n, m, a, inplace):
     at = n.attrs
-    if at["scale"] != at["center"]:
-        raise UnsupportedOp(f"{n.name}: torch's BatchNorm has scale and shift together or neither; "
-                            f"this node has scale={at['scale']}, center={at['center']}")
     kind = "BatchNorm2d" if len(n.shape) == 3 else "BatchNorm1d"
+    args = f"{at['num_features']}, eps={at['eps']!r}, momentum={at['momentum']!r}"
+    if at["scale"] != at["center"]:  # Keras's BatchNormalization(scale=False), as in InceptionV3
+        if kind != "BatchNorm2d":
+            raise UnsupportedOp(f"{n.name}: a batch norm with scale={at['scale']}, "
+                                f"center={at['center']} needs a C x H x W input on torch")
+        return (f"PartialAffineBatchNorm2d({args}, scale={at['scale']}, center={at['center']})",
+                f"{m}({a[0]})")
     affine = "" if at["scale"] else ", affine=False"
-    return (f"nn.{kind}({at['num_features']}, eps={at['eps']!r}, momentum={at['momentum']!r}{affine})",
-            f"{m}({a[0]})")
+    return f"nn.{kind}({args}{affine})", f"{m}({a[0]})"
 
 
 def _pool(fn, extra=""):
@@ -118,6 +121,7 @@ EMITTERS = {
     "flatten": _function("torch.flatten({0}, 1)"), "dropout": dropout, "drop_path": drop_path,
     "pad": lambda n, m, a, i: (None, f"F.pad({a[0]}, {_fpad(n.attrs['padding'])})"),
     "channel_pad": channel_pad, "concat": concat, "mul": _function("{0} * {1}"),
+    "scale": _function("{0} * {factor!r}"),
     "gated_sum": _function("{0} * {1} + {2} * (1 - {1})"),
 }
 
@@ -125,7 +129,19 @@ EMITTERS = {
 INPLACE_SAFE_PRODUCERS = {"conv2d", "batchnorm", "linear", "add"}
 INPLACE_OPS = {"relu", "add"}
 
-HELPERS = {
+HELPERS = {  # keyed by the op that needs it, or by the class name its constructor calls
+    "PartialAffineBatchNorm2d": '''
+class PartialAffineBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm with a learned shift and no scale, or a scale and no shift (Keras's
+    BatchNormalization(scale=False) or (center=False)): F.batch_norm takes either alone."""
+
+    def __init__(self, num_features, eps, momentum, scale, center):
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=False)
+        if scale:
+            self.weight = nn.Parameter(torch.ones(num_features))
+        if center:
+            self.bias = nn.Parameter(torch.zeros(num_features))
+''',
     "drop_path": '''
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016): in training, drop the residual branch of each sample

@@ -1,4 +1,4 @@
-"""Data sources for training: parsed from a string, loaded once into arrays, checked against the model.
+"""Data sources: parsed from a string, loaded once into arrays, checked against the model.
 
 A data source string is ``KIND`` or ``KIND:ARG`` (``digits``, ``cifar10:~/data/cifar``,
 ``imagefolder:DIR``, ``synthetic:2048``). Loaders return numpy arrays so that every trainer

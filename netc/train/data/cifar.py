@@ -20,10 +20,12 @@ CIFAR100_TRAIN = ("train",)
 CIFAR100_TEST = ("test",)
 _IMAGE_SHAPE = (3, 32, 32)
 
-# The globals a numpy-array pickle refers to (numpy 1.x spells _core as core).
+# The globals a pickle of numpy arrays and scalars refers to (numpy 1.x spells _core as core).
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"): ("numpy", "ndarray"),
     ("numpy", "dtype"): ("numpy", "dtype"),
     ("_codecs", "encode"): ("_codecs", "encode"),

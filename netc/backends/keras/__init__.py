@@ -1,0 +1,68 @@
+"""The Keras 3 backend: a functional model, channels-last; runs on Keras's TensorFlow, torch and
+JAX backends (the emitted source uses only `keras`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...compiler.ir import Graph
+from ..base import Backend
+from .emit import emit, ir_name, keras_name
+from .layout import VARIABLE_KINDS, rules_for
+
+__all__ = ["KerasBackend", "keras_name", "ir_name"]
+
+
+def _variables(layer) -> dict:
+    return {v.name: v for v in layer.weights}
+
+
+class KerasBackend(Backend):
+    name = "keras"
+
+    def emit(self, graph: Graph) -> str:
+        return emit(graph)
+
+    def count(self, model, graph: Graph) -> dict[str, dict[str, int]]:
+        layers = {layer.name: layer for layer in model.layers}
+        out = {}
+        for node in graph.nodes:
+            layer = layers.get(keras_name(node.name))
+            kinds = {}
+            for v in [] if layer is None else layer.weights:
+                kind = VARIABLE_KINDS.get(v.name, f"other ({v.name})")
+                kinds[kind] = kinds.get(kind, 0) + int(np.prod(v.shape))
+            if kinds or node.params:
+                out[node.name] = kinds
+        return out
+
+    def headline(self, model) -> int:
+        return int(model.count_params())
+
+    def export_weights(self, model, graph: Graph) -> dict:
+        out = {}
+        for node in graph.nodes:
+            if not node.params:
+                continue
+            variables = _variables(model.get_layer(keras_name(node.name)))
+            rules = rules_for(node)
+            for p in node.params:
+                slot = rules[p.name]
+                out[f"{node.name}.{p.name}"] = np.ascontiguousarray(
+                    slot.to_ir(np.asarray(variables[slot.variable].numpy())))
+        return out
+
+    def import_weights(self, model, graph: Graph, weights: dict) -> None:
+        for node in graph.nodes:
+            if not node.params:
+                continue
+            variables = _variables(model.get_layer(keras_name(node.name)))
+            rules = rules_for(node)
+            for p in node.params:
+                key = f"{node.name}.{p.name}"
+                if key not in weights:
+                    raise KeyError(f"canonical weights lack '{key}'")
+                value = np.asarray(weights[key])
+                if list(value.shape) != p.shape:
+                    raise ValueError(f"'{key}' has shape {list(value.shape)}, IR says {p.shape}")
+                slot = rules[p.name]
+                variables[slot.variable].assign(slot.to_keras(value).astype(np.float32))

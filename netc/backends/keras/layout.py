@@ -1,0 +1,62 @@
+"""Canonical (IR, torch) weight layout <-> Keras variables, one rule per weighted op.
+
+A rule maps each IR parameter to the Keras variable that holds it and the two transposes between
+them. Keras variable names are the short ones Keras 3 gives (`kernel`, `gamma`, ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .ops import is_depthwise
+
+
+@dataclass(frozen=True)
+class Slot:
+    variable: str  # the Keras variable's name
+    to_keras: Callable[[np.ndarray], np.ndarray]
+    to_ir: Callable[[np.ndarray], np.ndarray]
+
+
+def _same(a):
+    return a
+
+
+def _conv_rules(attrs) -> dict[str, Slot]:
+    if is_depthwise(attrs):
+        c = attrs["in_channels"]
+        m = attrs["out_channels"] // c
+        # torch (C*M, 1, H, W), output channel c*M + m  <->  Keras DepthwiseConv2D (H, W, C, M)
+        kernel = Slot("kernel",
+                      lambda w: w.reshape(c, m, *w.shape[2:]).transpose(2, 3, 0, 1),
+                      lambda k: k.transpose(2, 3, 0, 1).reshape(c * m, 1, *k.shape[:2]))
+    else:  # OIHW <-> HWIO (a grouped Conv2D keeps (H, W, in/groups, out), the same transpose)
+        kernel = Slot("kernel", lambda w: w.transpose(2, 3, 1, 0), lambda k: k.transpose(3, 2, 0, 1))
+    return {"weight": kernel, "bias": Slot("bias", _same, _same)}
+
+
+def _linear_rules(attrs) -> dict[str, Slot]:
+    return {"weight": Slot("kernel", lambda w: w.T, lambda k: k.T), "bias": Slot("bias", _same, _same)}
+
+
+def _bn_rules(attrs) -> dict[str, Slot]:
+    return {"weight": Slot("gamma", _same, _same), "bias": Slot("beta", _same, _same),
+            "running_mean": Slot("moving_mean", _same, _same),
+            "running_var": Slot("moving_variance", _same, _same)}
+
+
+RULES = {"conv2d": _conv_rules, "linear": _linear_rules, "batchnorm": _bn_rules}
+
+# What each Keras variable is, for counting the live model without consulting the IR.
+VARIABLE_KINDS = {"kernel": "weight", "bias": "bias", "gamma": "norm-affine", "beta": "norm-affine",
+                  "moving_mean": "norm-statistic", "moving_variance": "norm-statistic"}
+
+
+def rules_for(node) -> dict[str, Slot]:
+    make = RULES.get(node.op)
+    if make is None:
+        raise NotImplementedError(f"no Keras weight layout for op '{node.op}' ({node.name}), "
+                                  "which has parameters")
+    return make(node.attrs)

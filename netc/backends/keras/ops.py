@@ -1,0 +1,196 @@
+"""One emitter per op: the Keras expression that computes a node, channels-last.
+
+An emitter gets the node, a `Ctx` (the node's Keras layer name, its input variables, its input
+shape, a namer for auxiliary layers) and returns one expression. Every node becomes exactly one
+layer named after it, so a layer's output is the node's value; a node that needs explicit padding
+first adds a ZeroPadding2D layer with a derived name. Where torch's semantics have no exact Keras
+layer (padding that is -inf for max pooling, torch's average-pool divisors, flatten in C,H,W order,
+drop-path), the emitted source defines a small layer class (see helpers.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from ...compiler.ops.conv import explicit_padding
+from ..base import UnsupportedOp
+
+
+@dataclass
+class Ctx:
+    name: str  # the node's Keras layer name
+    args: list[str]  # input variables
+    in_shape: list[int]  # first input's IR shape (C, H, W) or (F,)
+    aux: Callable[[str], str]  # a unique Keras name for an auxiliary layer of this node
+    helpers: set  # helper classes the emitted source must define
+
+
+def _t(values) -> str:
+    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+
+
+def _pads(padding) -> str:  # IR [top, bottom, left, right] -> Keras ((top, bottom), (left, right))
+    t, b, l, r = padding
+    return f"(({t}, {b}), ({l}, {r}))"
+
+
+def _is_same(n, in_shape) -> bool:
+    """True when the IR's explicit padding is exactly TensorFlow's "same" for this input."""
+    at = n.attrs
+    return at["padding"] == explicit_padding("same", in_shape[1:], at["kernel"], at["stride"],
+                                             at["dilation"])
+
+
+def _window_pads(n, in_shape):
+    """Padding per side that makes a "valid" window op give the IR's output size: the IR's own
+    padding plus, for ceil_mode, the overhang of the last window on the bottom/right."""
+    t, b, l, r = n.attrs["padding"]
+    (kh, kw), (sh, sw) = n.attrs["kernel"], n.attrs["stride"]
+    oh, ow = n.shape[1], n.shape[2]
+    eb = max((oh - 1) * sh + kh - (in_shape[1] + t + b), 0)
+    er = max((ow - 1) * sw + kw - (in_shape[2] + l + r), 0)
+    return [t, b + eb, l, r + er]
+
+
+def _call(ctor: str, ctx: Ctx, *args) -> str:
+    inputs = args[0] if len(args) == 1 else "[" + ", ".join(args) + "]"
+    head = ctor[:-1]
+    return f'{head}{"" if head.endswith("(") else ", "}name="{ctx.name}")({inputs})'
+
+
+def _zero_pad(ctx: Ctx, padding) -> str:
+    return f'layers.ZeroPadding2D({_pads(padding)}, name="{ctx.aux("pad")}")({ctx.args[0]})'
+
+
+def conv2d(n, ctx: Ctx) -> str:
+    at = n.attrs
+    if max(at["stride"]) > 1 and max(at["dilation"]) > 1:
+        raise UnsupportedOp(f"{n.name}: Keras's Conv2D cannot combine stride {at['stride']} with "
+                            f"dilation {at['dilation']}")
+    src, padding = ctx.args[0], "valid"
+    if any(at["padding"]) and _is_same(n, ctx.in_shape):
+        padding = "same"
+    elif any(at["padding"]):
+        src = _zero_pad(ctx, at["padding"])
+    common = (f"{_t(at['kernel'])}"
+              + (f", strides={_t(at['stride'])}" if at["stride"] != [1, 1] else "")
+              + (f", padding=\"{padding}\"" if padding != "valid" else "")
+              + (f", dilation_rate={_t(at['dilation'])}" if at["dilation"] != [1, 1] else "")
+              + f", use_bias={at['bias']}")
+    if is_depthwise(at):
+        multiplier = at["out_channels"] // at["in_channels"]
+        ctor = f"layers.DepthwiseConv2D({common}, depth_multiplier={multiplier})"
+    else:
+        groups = f", groups={at['groups']}" if at["groups"] != 1 else ""
+        ctor = f"layers.Conv2D({at['out_channels']}, {common}{groups})"
+    return _call(ctor, ctx, src)
+
+
+def is_depthwise(attrs) -> bool:
+    return attrs["groups"] > 1 and attrs["groups"] == attrs["in_channels"]
+
+
+def linear(n, ctx):
+    return _call(f"layers.Dense({n.attrs['out_features']}, use_bias={n.attrs['bias']})", ctx, *ctx.args)
+
+
+def batchnorm(n, ctx):
+    at = n.attrs
+    # IR momentum is torch's (weight of the new batch); Keras's is the weight of the old average.
+    # Inference is exact. In training, Keras moves moving_variance towards the biased batch
+    # variance and torch towards the unbiased one (a factor n/(n-1), n = N*H*W per channel).
+    momentum = round(1.0 - at["momentum"], 12)
+    flags = "".join(f", {k}=False" for k in ("center", "scale") if not at[k])
+    return _call(f"layers.BatchNormalization(momentum={momentum!r}, epsilon={at['eps']!r}{flags})",
+                 ctx, *ctx.args)
+
+
+def maxpool(n, ctx):
+    at = n.attrs
+    pads = _window_pads(n, ctx.in_shape)
+    window = f"{_t(at['kernel'])}, strides={_t(at['stride'])}"
+    if not any(pads):
+        return _call(f"layers.MaxPooling2D({window}, padding=\"valid\")", ctx, *ctx.args)
+    if not at["ceil_mode"] and _is_same(n, ctx.in_shape):  # TF's "same" ignores the padding
+        return _call(f"layers.MaxPooling2D({window}, padding=\"same\")", ctx, *ctx.args)
+    ctx.helpers.add("MaxPool2DPadded")
+    return _call(f"MaxPool2DPadded({window}, padding={_pads(pads)})", ctx, *ctx.args)
+
+
+def avgpool(n, ctx):
+    at = n.attrs
+    pads = _window_pads(n, ctx.in_shape)
+    window = f"{_t(at['kernel'])}, strides={_t(at['stride'])}"
+    if not any(pads):
+        return _call(f"layers.AveragePooling2D({window}, padding=\"valid\")", ctx, *ctx.args)
+    ctx.helpers.add("AvgPool2DTorch")
+    extra = (pads[1] - at["padding"][1], pads[3] - at["padding"][3])
+    return _call(f"AvgPool2DTorch({window}, padding={_pads(at['padding'])}, "
+                 f"extra={extra}, count_include_pad={at['count_include_pad']})",
+                 ctx, *ctx.args)
+
+
+def adaptive_avgpool(n, ctx):
+    (h, w), (oh, ow) = ctx.in_shape[1:], n.attrs["output_size"]
+    if h % oh == 0 and w % ow == 0:  # torch's bins are then equal, disjoint windows
+        return _call(f"layers.AveragePooling2D(({h // oh}, {w // ow}), padding=\"valid\")", ctx, *ctx.args)
+    ctx.helpers.add("AdaptiveAvgPool2D")
+    rows, cols = _bins(h, oh), _bins(w, ow)
+    return _call(f"AdaptiveAvgPool2D(rows={rows}, cols={cols})", ctx, *ctx.args)
+
+
+def _bins(n: int, out: int) -> list[tuple[int, int]]:
+    """torch's adaptive pooling windows: [floor(i*n/out), ceil((i+1)*n/out))."""
+    return [(i * n // out, math.ceil((i + 1) * n / out)) for i in range(out)]
+
+
+def flatten(n, ctx):
+    if len(ctx.in_shape) == 1:
+        return _call("layers.Flatten()", ctx, *ctx.args)
+    ctx.helpers.add("FlattenCHW")
+    return _call("FlattenCHW()", ctx, *ctx.args)
+
+
+def _layer(ctor: str, helper: str | None = None):
+    def emit(n, ctx):
+        if helper:
+            ctx.helpers.add(helper)
+        return _call(ctor.format(**n.attrs), ctx, *ctx.args)
+    return emit
+
+
+def pad(n, ctx):
+    return _call(f"layers.ZeroPadding2D({_pads(n.attrs['padding'])})", ctx, *ctx.args)
+
+
+def channel_pad(n, ctx):
+    at = n.attrs
+    ctx.helpers.add("ChannelPad")
+    return _call(f"ChannelPad(stride={at['stride']}, before={at['before']}, after={at['after']})",
+                 ctx, *ctx.args)
+
+
+def concat(n, ctx):
+    return _call("layers.Concatenate(axis=-1)", ctx, *ctx.args)
+
+
+EMITTERS = {
+    "conv2d": conv2d, "linear": linear, "batchnorm": batchnorm,
+    "maxpool": maxpool, "avgpool": avgpool, "adaptive_avgpool": adaptive_avgpool,
+    "global_avgpool": _layer("layers.GlobalAveragePooling2D()"),
+    "global_maxpool": _layer("layers.GlobalMaxPooling2D()"),
+    "relu": _layer('layers.Activation("relu")'), "relu6": _layer("layers.ReLU(max_value=6.0)"),
+    "sigmoid": _layer('layers.Activation("sigmoid")'), "tanh": _layer('layers.Activation("tanh")'),
+    "gelu": _layer('layers.Activation("gelu")'),  # exact erf form, as torch's default
+    "silu": _layer('layers.Activation("silu")'),
+    "hardswish": _layer('layers.Activation("hard_silu")'),  # x * relu6(x + 3) / 6, as torch
+    "softmax": _layer("layers.Softmax(axis=-1)"), "identity": _layer("layers.Identity()"),
+    "leaky_relu": _layer("layers.LeakyReLU(negative_slope={slope!r})"),
+    "flatten": flatten, "dropout": _layer("layers.Dropout({p!r})"),
+    "drop_path": _layer("DropPath({p!r}, scale=\"{scale}\")", "DropPath"),
+    "pad": pad, "channel_pad": channel_pad, "concat": concat,
+    "add": _layer("layers.Add()"), "mul": _layer("layers.Multiply()"),
+    "scale": _layer("layers.Rescaling({factor!r})"),  # x * factor (+ 0.0)
+    "gated_sum": _layer("GatedSum()", "GatedSum"),
+}

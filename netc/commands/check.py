@@ -1,0 +1,34 @@
+"""`netc check`: the same weights in every backend give the same outputs, node by node."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..cli import SET, _overrides, main
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--backends", default="torch,keras", show_default=True,
+              help="Comma-separated backends; the first is the reference.")
+@click.option("--input-size", nargs=2, type=click.IntRange(min=1), metavar="H W",
+              help="Check at this input size instead of the spec's (faster).")
+@click.option("--seed", default=0, show_default=True, help="Seed for the weights and the input.")
+@click.option("--tolerance", default=1e-4, show_default=True, help="Largest max-abs error allowed (times the node's max |value| where that exceeds 1).")
+@SET
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def check(spec, backends, input_size, seed, tolerance, sets, as_json):
+    """Random canonical weights in every backend, one input, every node's output compared.
+    Exits 1 when any node differs by more than the tolerance."""
+    from ..crosscheck import check_text, load_at_size, numeric_check
+
+    names = tuple(b.strip() for b in backends.split(",") if b.strip())
+    if len(names) < 2:
+        raise click.BadParameter("name at least two backends to compare", param_hint="--backends")
+    graph = load_at_size(spec, _overrides(sets), tuple(input_size) if input_size else None)
+    report = numeric_check(graph, names, seed=seed, tolerance=tolerance)
+    click.echo(json.dumps(report, indent=1) if as_json else check_text(report))
+    if not report["ok"]:
+        sys.exit(1)

@@ -1,0 +1,122 @@
+"""Canonical weights: layouts in and out of Keras, and `netc weights` between framework files."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import netc
+from netc.backends import get_backend
+from netc.cli import main
+from netc.weights import random_weights
+from tests.keras_cases import CASES
+
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+
+SPEC = """
+netc: 1
+name: small
+input: {shape: [3, 8, 8]}
+body:
+  - conv2d: {name: conv, out: 8, kernel: 3, pad: 1, bias: false}
+  - batchnorm: {name: bn}
+  - relu
+  - conv2d: {name: dw, out: 16, kernel: 3, groups: 8, pad: 1}
+  - conv2d: {name: grouped, out: 8, kernel: 1, groups: 2}
+  - flatten: {name: flat}
+  - linear: {name: fc, out: 5}
+"""
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spec") / "small.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_round_trip_through_keras_is_exact():
+    graph = netc.load("convs.yaml", text=CASES["convs"])
+    backend = get_backend("keras")
+    model = netc.build(graph, backend="keras")
+    weights = random_weights(graph, seed=3)
+    backend.import_weights(model, graph, weights)
+    back = backend.export_weights(model, graph)
+    assert sorted(back) == sorted(weights)
+    for key in weights:
+        np.testing.assert_array_equal(back[key], weights[key], err_msg=key)
+
+
+def test_layouts_put_each_value_where_keras_reads_it():
+    graph = netc.load("small.yaml", text=SPEC)
+    model = netc.build(graph, backend="keras")
+    weights = {k: np.arange(v.size, dtype="float32").reshape(v.shape)
+               for k, v in random_weights(graph).items()}
+    get_backend("keras").import_weights(model, graph, weights)
+    conv = model.get_layer("conv").kernel.numpy()  # HWIO
+    assert conv[1, 2, 0, 5] == weights["conv.weight"][5, 0, 1, 2]
+    dw = model.get_layer("dw").kernel.numpy()  # (H, W, in, multiplier); out channel = in*2 + m
+    assert dw.shape == (3, 3, 8, 2)
+    assert dw[2, 0, 3, 1] == weights["dw.weight"][3 * 2 + 1, 0, 2, 0]
+    grouped = model.get_layer("grouped").kernel.numpy()  # (1, 1, in/groups, out)
+    assert grouped[0, 0, 7, 6] == weights["grouped.weight"][6, 7, 0, 0]
+    fc = model.get_layer("fc").kernel.numpy()  # (in, out)
+    assert fc[100, 4] == weights["fc.weight"][4, 100]
+    bn = model.get_layer("bn")
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), weights["bn.running_var"])
+    np.testing.assert_array_equal(bn.gamma.numpy(), weights["bn.weight"])
+
+
+def test_import_refuses_a_wrong_shape():
+    graph = netc.load("small.yaml", text=SPEC)
+    model = netc.build(graph, backend="keras")
+    weights = random_weights(graph)
+    weights["fc.weight"] = weights["fc.weight"].T
+    with pytest.raises(ValueError, match="fc.weight"):
+        get_backend("keras").import_weights(model, graph, weights)
+
+
+def test_netc_weights_converts_torch_to_keras_and_back(spec_file, tmp_path):
+    graph = netc.load(spec_file)
+    net = netc.build(graph, backend="torch")
+    get_backend("torch").import_weights(net, graph, random_weights(graph, seed=5))
+    torch.save(net.state_dict(), tmp_path / "small.pt")  # with num_batches_tracked, as users save
+    runner = CliRunner()
+    done = runner.invoke(main, ["weights", str(tmp_path / "small.pt"), str(tmp_path / "small.weights.h5"),
+                                "--spec", str(spec_file)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(main, ["weights", str(tmp_path / "small.weights.h5"), str(tmp_path / "back.pt"),
+                                "--spec", str(spec_file)])
+    assert done.exit_code == 0, done.output
+    back = torch.load(tmp_path / "back.pt", weights_only=True)
+    state = net.state_dict()
+    assert len(back) == 11  # conv 1, bn 4, dw 2, grouped 2, fc 2
+    for key, value in back.items():
+        assert torch.equal(value, state[key]), key
+
+    model = netc.build(graph, backend="keras")
+    model.load_weights(tmp_path / "small.weights.h5")
+    x = np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype("float32")
+    with torch.no_grad():
+        expected = net.eval()(torch.from_numpy(x)).numpy()
+    got = keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False))
+    assert np.max(np.abs(got - expected)) < 1e-5
+
+
+def test_netc_weights_names_what_a_checkpoint_lacks(spec_file, tmp_path):
+    torch.save({"conv.weight": torch.zeros(8, 3, 3, 3)}, tmp_path / "partial.pt")
+    done = CliRunner().invoke(main, ["weights", str(tmp_path / "partial.pt"), str(tmp_path / "o.weights.h5"),
+                                     "--spec", str(spec_file)])
+    assert done.exit_code == 2
+    assert "lacks 10 of the spec's 11 parameters" in done.output
+
+
+class _NotTensors:
+    pass
+
+
+def test_netc_weights_refuses_a_pickle_with_objects(spec_file, tmp_path):
+    torch.save({"model": _NotTensors()}, tmp_path / "evil.pt")
+    done = CliRunner().invoke(main, ["weights", str(tmp_path / "evil.pt"), str(tmp_path / "o.weights.h5"),
+                                     "--spec", str(spec_file)])
+    assert done.exit_code == 2
+    assert "weights_only=True" in done.output

@@ -1,0 +1,31 @@
+"""Helpers for the training tests that start subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for a subprocess that imports netc and this folder's test models."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), str(HERE),
+                                                    env.get("PYTHONPATH", "")] if p)
+    env["OMP_NUM_THREADS"] = "1"  # see conftest.one_torch_thread
+    return env
+
+
+def worker_command(factory: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "netc.train.worker", factory, *args]
+
+
+def run_worker(factory: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    result = subprocess.run(worker_command(factory, *args), env=worker_env(), cwd=REPO,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from netc.train.errors import TrainError
+from netc.train.recipe import (DATA_DEFAULTS, load_recipe, make_recipe, parse_assignments,
+                               recipe_from_dict)
+from netc.train.schedule import lr_at
+
+
+def write(tmp_path, text):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_follow_the_data_kind():
+    digits = load_recipe()
+    assert digits.data == "digits"
+    assert digits.flip is False and digits.crop_padding == 1
+    cifar = load_recipe(None, {"data": "cifar10:/data"})
+    assert cifar.flip is True and cifar.crop_padding == 4
+    assert cifar.epochs == DATA_DEFAULTS["cifar10"]["epochs"]
+
+
+def test_file_then_overrides(tmp_path):
+    path = write(tmp_path, "epochs: 3\nlr: 1e-3\noptimizer: adamw\n")
+    recipe = load_recipe(path, {"epochs": 4, "seed": None})
+    assert recipe.epochs == 4          # the flag wins over the file
+    assert recipe.lr == pytest.approx(1e-3)  # YAML 1.1 reads 1e-3 as a string; we take it
+    assert recipe.optimizer == "adamw"
+    assert recipe.seed == 0            # a None override means "flag not given"
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path):
+    path = write(tmp_path, "epochs: 3\nlearning_rat: 0.1\nbatchsize: 4\n")
+    with pytest.raises(TrainError) as err:
+        load_recipe(path)
+    assert "unknown recipe key 'learning_rat'" in err.value.message
+    assert str(path) in err.value.message
+    with pytest.raises(TrainError) as err:
+        load_recipe(None, {"batchsize": 4})
+    assert err.value.hint == "did you mean 'batch_size'?"
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    ("epochs: 2.5", "epochs", "an integer"),
+    ("epochs: true", "epochs", "an integer"),
+    ("nesterov: 1", "nesterov", "true or false"),
+    ("lr: fast", "lr", "a number"),
+    ("step_milestones: [a]", "step_milestones", "a list of integers"),
+    ("data: 3", "data", "a non-empty string"),
+])
+def test_wrong_type_names_the_key(tmp_path, text, key, expected):
+    with pytest.raises(TrainError) as err:
+        load_recipe(write(tmp_path, text))
+    assert f"recipe key '{key}' must be {expected}" in err.value.message
+
+
+def test_choices_and_ranges(tmp_path):
+    with pytest.raises(TrainError) as err:
+        load_recipe(None, {"optimizer": "adamx"})
+    assert "sgd, adamw" in err.value.message and err.value.hint == "did you mean 'adamw'?"
+    with pytest.raises(TrainError, match=r"'lr' must lie in \(0, inf\]"):
+        load_recipe(None, {"lr": 0})
+    with pytest.raises(TrainError, match=r"'label_smoothing' must lie in \[0, 1\)"):
+        load_recipe(None, {"label_smoothing": 1.0})
+
+
+def test_cross_field_rules():
+    with pytest.raises(TrainError, match="schedule 'step' needs step_milestones") as err:
+        load_recipe(None, {"schedule": "step", "epochs": 8})
+    assert "[4, 6]" in err.value.hint
+    with pytest.raises(TrainError, match="increase strictly"):
+        load_recipe(None, {"schedule": "step", "epochs": 8, "step_milestones": [6, 4]})
+    with pytest.raises(TrainError, match="nesterov needs momentum"):
+        load_recipe(None, {"momentum": 0.0})
+    with pytest.raises(TrainError, match="warmup_epochs"):
+        load_recipe(None, {"epochs": 2, "warmup_epochs": 2})
+
+
+def test_bad_yaml_and_non_mapping(tmp_path):
+    with pytest.raises(TrainError, match=r"recipe.yaml:\d+:\d+: not valid YAML"):
+        load_recipe(write(tmp_path, "epochs: [1\n"))
+    with pytest.raises(TrainError, match="a recipe is a mapping"):
+        load_recipe(write(tmp_path, "- 1\n- 2\n"))
+    with pytest.raises(TrainError, match="cannot read recipe file"):
+        load_recipe(tmp_path / "missing.yaml")
+
+
+def test_saved_recipe_round_trips():
+    recipe = load_recipe(None, {"schedule": "step", "step_milestones": [5, 10], "epochs": 12})
+    assert recipe_from_dict(recipe.to_dict()) == recipe
+    assert make_recipe(recipe.to_dict()) == recipe
+
+
+def test_parse_assignments():
+    assert parse_assignments(["lr=0.05", "nesterov=false", "data=cifar10:/x"]) == {
+        "lr": 0.05, "nesterov": False, "data": "cifar10:/x"}
+    with pytest.raises(TrainError, match="not KEY=VALUE"):
+        parse_assignments(["lr"])
+
+
+def test_schedules():
+    steps = 10
+    warm = load_recipe(None, {"schedule": "constant", "warmup_epochs": 1, "epochs": 3, "lr": 1.0})
+    assert lr_at(warm, 0, steps) == pytest.approx(0.1)
+    assert lr_at(warm, 9, steps) == pytest.approx(1.0)
+    assert lr_at(warm, 25, steps) == pytest.approx(1.0)
+    cosine = load_recipe(None, {"schedule": "cosine", "epochs": 2, "lr": 1.0})
+    assert lr_at(cosine, 0, steps) == pytest.approx(1.0)
+    assert lr_at(cosine, 10, steps) == pytest.approx(0.5)
+    step = load_recipe(None, {"schedule": "step", "epochs": 3, "step_milestones": [1, 2],
+                              "step_gamma": 0.1, "lr": 1.0})
+    assert [lr_at(step, s, steps) for s in (9, 10, 20)] == pytest.approx([1.0, 0.1, 0.01])
+    onecycle = load_recipe(None, {"schedule": "onecycle", "epochs": 10, "lr": 1.0})
+    values = [lr_at(onecycle, s, steps) for s in range(100)]
+    assert values[0] == pytest.approx(1 / 25)
+    assert max(values) == pytest.approx(1.0) and values.index(max(values)) == 29
+    assert values[-1] < 1e-4 and all(math.isfinite(v) for v in values)
