@@ -29,10 +29,15 @@ class NetcGroup(click.Group):
     """Prints user errors located, without a traceback, and exits 2."""
 
     def invoke(self, ctx):
+        from .train.errors import TrainError  # no framework behind it
+
         try:
             return super().invoke(ctx)
         except SpecError as exc:
             click.echo(exc.format(), err=True)
+            sys.exit(2)
+        except TrainError as exc:
+            click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
 

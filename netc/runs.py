@@ -1,0 +1,70 @@
+"""The bridge between a spec and the trainers: a ModelSource from an IR graph, and the IR saved
+in each run folder so that `netc eval` and `netc lesion` need nothing but the folder."""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+from .compiler.ir import Graph
+from .compiler.lesion import deletable_blocks, lesion
+from .spec.errors import SpecError
+
+IR_FILE = "ir.json"
+
+
+def model_source(graph: Graph, spec_text: str, backend: str = "torch"):
+    from . import build
+    from .train import ModelSource
+
+    if len(graph.input_shape) != 3 or len(graph.node(graph.outputs[0]).shape) != 1:
+        raise SpecError(f"'{graph.name}' is not an image classifier (input "
+                        f"{graph.input_shape}, output {graph.node(graph.outputs[0]).shape}); "
+                        "netc trains networks that map C x H x W images to class scores")
+    return ModelSource(build=lambda: build(graph, backend), input_shape=tuple(graph.input_shape),
+                       num_classes=graph.node(graph.outputs[0]).shape[0], spec_text=spec_text,
+                       ir_hash=graph.content_hash(), name=graph.name)
+
+
+def write_ir(run_dir: Path, graph: Graph) -> None:
+    (Path(run_dir) / IR_FILE).write_text(json.dumps(graph.to_json()) + "\n", encoding="utf-8")
+
+
+def locate(run_or_checkpoint: str) -> tuple[Path, Path]:
+    """(run folder, checkpoint): a folder means its best checkpoint, else its last."""
+    from .train import TrainError
+
+    path = Path(run_or_checkpoint)
+    if path.is_dir():
+        for which in ("best.pt", "last.pt"):
+            if (path / "checkpoints" / which).exists():
+                return path, path / "checkpoints" / which
+        raise TrainError(f"{path} holds no checkpoint", hint="is it a netc run folder?")
+    if path.is_file():
+        return path.parent.parent, path
+    raise TrainError(f"no such run folder or checkpoint: {path}")
+
+
+def run_graph(run_dir: Path) -> tuple[Graph, str]:
+    from .train import TrainError
+
+    ir_path, spec_path = run_dir / IR_FILE, run_dir / "spec.yaml"
+    if not ir_path.exists():
+        raise TrainError(f"{run_dir} has no {IR_FILE}", hint="pass the spec with --spec")
+    text = spec_path.read_text(encoding="utf-8") if spec_path.exists() else ""
+    return Graph.from_json(json.loads(ir_path.read_text(encoding="utf-8"))), text
+
+
+def lesion_builder(graph: Graph, trained_state: dict):
+    """`lesion(names)` for the lesion study: the network rebuilt without those residual bodies,
+    holding the trained weights of everything that remains."""
+    from . import build
+
+    @contextmanager
+    def lesioned(names):
+        model = build(lesion(graph, sorted(names)))
+        state = model.state_dict()
+        model.load_state_dict({k: v for k, v in trained_state.items() if k in state}, strict=True)
+        yield model.eval()
+
+    return deletable_blocks(graph), lesioned

@@ -1,0 +1,96 @@
+"""`netc train`, `netc eval` and `netc lesion` through the CLI, on the bundled digits."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLES
+from netc.cli import main
+
+TINY = """netc: 1
+name: tiny
+input: {shape: [1, 8, 8]}
+body:
+  - conv2d: {name: conv, out: 8, kernel: 3, pad: 1}
+  - relu
+  - global_avgpool
+  - linear: {name: fc, out: 10}
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    result = CliRunner().invoke(main, ["train", str(EXAMPLES / "digits_resnet.yaml"),
+                                       "--epochs", "3", "--out", str(out), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"run folder: {out}" in result.output
+    return out
+
+
+def test_train_writes_a_complete_run_folder(run_dir):
+    for name in ("spec.yaml", "recipe.yaml", "metrics.jsonl", "ir.json", "curves.png",
+                 "checkpoints/last.pt"):
+        assert (run_dir / name).exists(), name
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["test_acc"] > 0.8  # 3 epochs of the digits recipe: far above chance
+
+
+def test_eval_and_lesion_read_only_the_run_folder(run_dir):
+    runner = CliRunner()
+    result = runner.invoke(main, ["eval", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "digits test: accuracy" in result.output
+    assert (run_dir / "eval-confusion.png").exists()
+    result = runner.invoke(main, ["lesion", str(run_dir), "--samples", "2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir / "lesion.json").read_text())
+    assert report["blocks"] == ["layer1.0", "layer1.1", "layer2.1"]  # identity shortcuts only
+    assert [r["deleted"] for r in report["random"]] == [1, 2, 3]
+    assert (run_dir / "lesion.png").exists()
+
+
+def test_resume_of_a_finished_run_adds_nothing(run_dir):
+    before = (run_dir / "metrics.jsonl").read_text()
+    result = CliRunner().invoke(main, ["train", str(EXAMPLES / "digits_resnet.yaml"),
+                                       "--resume", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "metrics.jsonl").read_text() == before
+
+
+def test_data_that_does_not_fit_is_an_error_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["train", str(EXAMPLES / "resnet20_cifar.yaml"),
+                                       "--data", "digits"])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_recipe_file_and_flags(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("epochs: 1\noptimizer: adamw\nlr: 0.01\nschedule: cosine\nwarmup_epochs: 0.5\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(spec), "--recipe", str(recipe), "--out", str(out),
+                                       "--label-smoothing", "0.1", "--batch-size", "32"])
+    assert result.exit_code == 0, result.output
+    used = (out / "recipe.yaml").read_text()
+    assert "optimizer: adamw" in used and "label_smoothing: 0.1" in used and "batch_size: 32" in used
+
+
+def test_two_processes_through_torchrun(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "ddp"
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "netc.cli", "train", str(spec), "--epochs", "1",
+                           "--out", str(out), "--nproc-per-node", "2", "--device", "cpu",
+                           "--batch-size", "64"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 1  # rank 0 alone writes the metrics
