@@ -1,0 +1,346 @@
+"""The Keras trainer: ``Model.fit`` driven by the shared recipe, data sources and run folder.
+
+The network is the Keras backend's model of the IR graph (channels-last). What the torch trainer
+does by hand, ``fit`` does here, and a callback writes the same run folder: one metrics row per
+epoch in the torch trainer's format, an atomic checkpoint each epoch, ``curves.png`` at the end.
+
+Same recipe, same meaning: the learning rate of each step is ``netc.train.schedule.lr_at`` of the
+global step (looked up in a table by the optimizer's step counter); SGD's weight decay is the
+coupled L2 term of ``torch.optim.SGD`` (added to the loss, so momentum carries it), AdamW's is the
+decoupled one of ``torch.optim.AdamW``; norm and bias variables are spared when the recipe says so.
+
+Checkpoints (netc.train.keras_checkpoint) are written at epoch ends. Resuming continues at the
+epoch after the last one: an epoch's data order and augmentation are a function of (seed, epoch)
+(netc.train.keras_data), so no data-RNG state is needed; on one device the result matches an
+uninterrupted run to rounding, without the torch trainer's bitwise guarantee.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
+
+import keras
+import numpy as np
+
+from netc.train import rundir
+from netc.train.data import DataSet, load_data, split_validation
+from netc.train.errors import TrainError
+from netc.train.keras_checkpoint import (FORMAT, checkpoint_path, copy_checkpoint,
+                                         read_checkpoint_state, remove_stale_temps,
+                                         save_checkpoint)
+from netc.train.keras_data import (DATA_SEED_OFFSET, normalised, steps_per_epoch,
+                                   to_channels_last, training_stream)
+from netc.train.plots import plot_curves
+from netc.train.progress import Progress
+from netc.train.recipe import Recipe, recipe_from_dict
+from netc.train.schedule import lr_at
+
+if TYPE_CHECKING:
+    from netc.compiler.ir import Graph
+    from netc.train import ModelSource
+
+# Recipe precision -> Keras dtype policy: variables stay float32, layers compute in the low type.
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# Decaying a norm layer's scale or any bias only fights the normalisation (Goyal et al. 2017,
+# section 5.1); the same rule as netc.train.optim for torch.
+NORM_LAYERS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+               keras.layers.GroupNormalization)
+SPARED_VARIABLES = {"bias", "beta", "gamma"}
+ADAM_EPSILON = 1e-8  # torch.optim.AdamW's default (Keras's is 1e-7)
+
+
+@dataclass
+class RunResult:
+    """The fields of netc.train.trainer.RunResult, with a keras.Model."""
+
+    run_dir: Path
+    model: keras.Model
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_accuracy: float = 0.0
+
+
+# -- run time: threads, device, distribution -----------------------------------------------------
+
+def _tf_threads(count: int) -> None:
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+    except RuntimeError:
+        pass  # TensorFlow fixes its pools at its first op; the count is a speed hint only
+
+
+def _torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
+
+
+def _tf_gpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_logical_devices("GPU"))
+
+
+def _torch_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+_THREADS: dict[str, Callable[[int], None]] = {"tensorflow": _tf_threads, "torch": _torch_threads}
+_GPU_COUNTS: dict[str, Callable[[], int]] = {"tensorflow": _tf_gpus, "torch": _torch_gpus}
+
+
+def _runtime_scope(recipe: Recipe, backend: str) -> Callable[[], ContextManager]:
+    """A maker of the scope every step of the run happens in: the device the recipe asks for
+    and, on TensorFlow with several GPUs, a MirroredStrategy (each global batch split over the
+    GPUs, gradients all-reduced)."""
+    if recipe.threads and backend in _THREADS:
+        _THREADS[backend](recipe.threads)
+    gpus = _GPU_COUNTS.get(backend, lambda: 0)()
+    if recipe.device == "cuda" and not gpus:
+        raise TrainError(f"device 'cuda' asked for, but Keras ({backend}) sees no GPU",
+                         hint="use device auto or cpu")
+    if recipe.device == "cpu":
+        # "cpu", not "cpu:0": Keras on torch moves each new parameter to the scope's device,
+        # and torch copies a tensor from "cpu" to "cpu:0", leaving a non-leaf without gradients.
+        return lambda: keras.device("cpu")
+    if backend == "tensorflow" and gpus > 1:
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy().scope
+    return contextlib.nullcontext
+
+
+# -- model, optimizer, schedule --------------------------------------------------------------------
+
+def build_keras_model(graph: "Graph", precision: str = "fp32") -> keras.Model:
+    """The Keras backend's model of ``graph``, its layers made under the precision's policy."""
+    from netc.backends import get_backend
+
+    backend = get_backend("keras")
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    try:
+        return backend.load(backend.emit(graph), graph)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def decayed_variables(model: keras.Model, recipe: Recipe) -> tuple[list, list]:
+    """(decayed, spared) trainable variables."""
+    decayed, spared, seen = [], [], set()
+    for layer in model.layers:
+        for variable in layer.trainable_weights:
+            if variable.path in seen:
+                continue
+            seen.add(variable.path)
+            exempt = isinstance(layer, NORM_LAYERS) or variable.name in SPARED_VARIABLES
+            (spared if recipe.no_decay_on_norm_and_bias and exempt else decayed).append(variable)
+    return decayed, spared
+
+
+class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr_at`` of every step of the run, looked up by the optimizer's step counter: no host
+    round trip per step, and a resumed optimizer (its counter restored) picks up where it was."""
+
+    def __init__(self, values: list[float]):
+        self.values = [float(v) for v in values]
+        self.table = keras.ops.convert_to_tensor(np.asarray(self.values, dtype=np.float32))
+
+    def __call__(self, step):
+        index = keras.ops.minimum(keras.ops.cast(step, "int32"), len(self.values) - 1)
+        return keras.ops.take(self.table, index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"values": self.values}
+
+
+def _sgd(recipe: Recipe, schedule, decayed: list, spared: list) -> keras.optimizers.Optimizer:
+    if recipe.weight_decay:
+        # torch.optim.SGD adds weight_decay * w to the gradient: the gradient of this L2 term.
+        penalty = keras.regularizers.L2(recipe.weight_decay / 2)
+        for variable in decayed:
+            variable.regularizer = penalty
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=float(recipe.momentum),
+                                nesterov=recipe.nesterov)
+
+
+def _adamw(recipe: Recipe, schedule, decayed: list, spared: list) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay,
+                                       epsilon=ADAM_EPSILON)
+    optimizer.exclude_from_weight_decay(var_list=spared)
+    return optimizer
+
+
+OPTIMIZER_BUILDERS = {"sgd": _sgd, "adamw": _adamw}
+
+
+def compile_model(model: keras.Model, recipe: Recipe, steps: int) -> None:
+    schedule = StepSchedule([lr_at(recipe, step, steps) for step in range(recipe.epochs * steps)])
+    optimizer = OPTIMIZER_BUILDERS[recipe.optimizer](recipe, schedule,
+                                                     *decayed_variables(model, recipe))
+    smoothing = recipe.label_smoothing
+    # The loss Keras reports adds the L2 term; the metrics row wants cross-entropy alone.
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                            label_smoothing=smoothing),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                           keras.metrics.CategoricalCrossentropy(name="cross_entropy",
+                                                                 from_logits=True,
+                                                                 label_smoothing=smoothing)],
+                  jit_compile=recipe.compile)
+    # Built now so that load_weights can restore its variables (with fp16, those of the
+    # loss-scale wrapper compile puts around it too).
+    model.optimizer.build(model.trainable_variables)
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+def _score(model: keras.Model, images: np.ndarray, labels: np.ndarray,
+           batch_size: int) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy), the loss without label smoothing as torch's evaluation."""
+    logits = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[np.arange(len(labels)), labels].mean()
+    return float(loss), float((logits.argmax(axis=1) == labels).mean())
+
+
+class _RunLogger(keras.callbacks.Callback):
+    """Progress each step, a metrics row, checkpoint and best copy each epoch; stops a run whose
+    loss is no longer finite."""
+
+    def __init__(self, run: "_Run"):
+        super().__init__()
+        self.run = run
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        run, steps = self.run, self.run.steps
+        loss = float(logs["loss"])
+        if not math.isfinite(loss):
+            used = lr_at(run.recipe, run.epochs_done * steps + batch, steps)
+            raise TrainError(f"the loss became {loss} at epoch {run.epochs_done + 1}, step "
+                             f"{batch + 1} of {steps}",
+                             hint=f"lower lr (this step used {used:.4g}), add warmup_epochs, "
+                                  f"or train in fp32")
+        elapsed = time.perf_counter() - self.started
+        run.progress.step(run.epochs_done + 1, run.recipe.epochs, batch + 1, steps,
+                          (batch + 1) * run.recipe.batch_size / max(1e-9, elapsed),
+                          elapsed / (batch + 1) * (steps - batch - 1),
+                          float(logs["cross_entropy"]))
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.run.finish_epoch(logs, time.perf_counter() - self.started)
+
+
+class _Run:
+    def __init__(self, source: "ModelSource", graph: "Graph", recipe: Recipe,
+                 run_dir: Path | None, progress: Progress | None):
+        if recipe.checkpoint_every_steps:
+            raise TrainError("the Keras trainer checkpoints at epoch ends only",
+                             hint="set checkpoint_every_steps: 0")
+        self.source, self.recipe, self.run_dir = source, recipe, run_dir
+        self.progress = progress or Progress()
+        self.backend = keras.backend.backend()
+        data = load_data(recipe.data, source.input_shape, source.num_classes)
+        self.data: DataSet = split_validation(data, recipe.val_fraction, recipe.seed)
+        self.eval_splits = {}  # split -> (normalised channels-last images, labels)
+        for name in ("val", "test"):
+            if self.data.split_exists(name):
+                images, labels = self.data.split(name)
+                self.eval_splits[name] = (normalised(to_channels_last(images), self.data), labels)
+        self.steps = steps_per_epoch(len(self.data.train_y), recipe.batch_size)
+        self.scope = _runtime_scope(recipe, self.backend)
+        self.epochs_done, self.best = 0, -1.0
+        self.history: list[dict[str, Any]] = []
+        with self.scope():
+            keras.utils.set_random_seed(recipe.seed)
+            self.model = build_keras_model(graph, recipe.precision)
+            compile_model(self.model, recipe, self.steps)
+
+    def restore(self, path: Path, state: dict[str, Any]) -> None:
+        with self.scope():
+            self.model.load_weights(path)
+        self.epochs_done, self.best = int(state["epoch"]), float(state["best"])
+
+    def fit(self) -> RunResult:
+        if self.epochs_done < self.recipe.epochs:
+            stream = training_stream(self.data, self.recipe, self.steps, self.epochs_done,
+                                     self.backend)
+            with self.scope():
+                self.model.fit(stream, epochs=self.recipe.epochs,
+                               initial_epoch=self.epochs_done, steps_per_epoch=self.steps,
+                               callbacks=[_RunLogger(self)], shuffle=False, verbose=0)
+        plot_curves(self.history, self.run_dir / rundir.CURVES_FILE)
+        return RunResult(self.run_dir, self.model, self.history, max(self.best, 0.0))
+
+    def finish_epoch(self, logs: dict[str, Any], train_seconds: float) -> None:
+        started = time.perf_counter()
+        recipe = self.recipe
+        row: dict[str, Any] = {"epoch": self.epochs_done + 1,
+                               "train_loss": float(logs["cross_entropy"]),
+                               "train_acc": float(logs["accuracy"])}
+        for name, (images, labels) in self.eval_splits.items():
+            row[f"{name}_loss"], row[f"{name}_acc"] = _score(self.model, images, labels,
+                                                             recipe.eval_batch_size)
+        row["lr"] = lr_at(recipe, (self.epochs_done + 1) * self.steps - 1, self.steps)
+        row["images_per_s"] = self.steps * recipe.batch_size / max(1e-9, train_seconds)
+        row["time_s"] = train_seconds + time.perf_counter() - started
+        self.epochs_done += 1
+        self.history.append(row)
+        score = row["val_acc" if "val" in self.eval_splits else "test_acc"]
+        improved = score > self.best
+        self.best = max(self.best, score)
+        rundir.append_metrics(self.run_dir, row)
+        last = checkpoint_path(self.run_dir)
+        save_checkpoint(self.model, self.state(), last)
+        if improved:
+            copy_checkpoint(last, checkpoint_path(self.run_dir, "best"))
+        self.progress.epoch(row, recipe.epochs)
+
+    def state(self) -> dict[str, Any]:
+        """The run state beside the weights. ``epoch`` counts finished epochs; the optimizer's
+        step counter (in the weights) is the whole schedule state; the seeds name every draw."""
+        return {"format": FORMAT, "name": self.source.name, "ir_hash": self.source.ir_hash,
+                "spec_text": self.source.spec_text, "recipe": self.recipe.to_dict(),
+                "keras_backend": self.backend, "epoch": self.epochs_done, "best": self.best,
+                "steps_per_epoch": self.steps,
+                "seeds": {"init": self.recipe.seed, "data": [self.recipe.seed, DATA_SEED_OFFSET]}}
+
+
+def train_keras(source: "ModelSource", graph: "Graph", recipe: Recipe,
+                out: str | Path | None = None, *, runs_root: str | Path = "runs",
+                progress: Progress | None = None) -> RunResult:
+    """Train the Keras model of ``graph`` with ``recipe`` into a new run folder (``out``, or a
+    time-stamped one under ``runs_root``). ``source`` gives the data shape, name and IR hash."""
+    run = _Run(source, graph, recipe, None, progress)
+    run.run_dir = rundir.create_run_dir(source.name, out, runs_root)
+    rundir.write_run_files(run.run_dir, source.spec_text, recipe)
+    run.progress.message(f"run folder: {run.run_dir}")
+    return run.fit()
+
+
+def resume_keras(run_dir: str | Path, source: "ModelSource", graph: "Graph", *,
+                 progress: Progress | None = None) -> RunResult:
+    """Continue the Keras run in ``run_dir`` at the epoch after its last checkpoint."""
+    run_dir = Path(run_dir)
+    path = checkpoint_path(run_dir)
+    state = read_checkpoint_state(path, source)
+    recipe = recipe_from_dict(state["recipe"], where=str(path))
+    run = _Run(source, graph, recipe, run_dir, progress)
+    run.restore(path, state)
+    remove_stale_temps(path.parent)
+    run.history = rundir.truncate_metrics(run_dir, run.epochs_done)
+    run.progress.message(f"resuming {run_dir} at epoch {run.epochs_done + 1}")
+    return run.fit()
