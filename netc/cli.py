@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -45,6 +46,8 @@ class NetcGroup(click.Group):
 @click.version_option(package_name="netc")
 def main():
     """netc: compile YAML network specs into PyTorch and Keras models."""
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN) is not the user's business.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @main.command()

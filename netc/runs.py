@@ -39,6 +39,9 @@ def locate(run_or_checkpoint: str) -> tuple[Path, Path]:
         for which in ("best.pt", "last.pt"):
             if (path / "checkpoints" / which).exists():
                 return path, path / "checkpoints" / which
+        if (path / "checkpoints" / "last.weights.h5").exists():
+            raise TrainError(f"{path} is a Keras run; netc eval and lesion read torch runs",
+                             hint="train with --backend torch to evaluate or lesion the network")
         raise TrainError(f"{path} holds no checkpoint", hint="is it a netc run folder?")
     if path.is_file():
         return path.parent.parent, path

@@ -94,3 +94,15 @@ def test_two_processes_through_torchrun(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = (out / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 1  # rank 0 alone writes the metrics
+
+
+def test_keras_backend_trains_through_the_same_cli(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "keras"
+    result = CliRunner().invoke(main, ["train", str(spec), "--backend", "keras", "--epochs", "1",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1]
+    assert (out / "ir.json").exists() and (out / "checkpoints" / "last.weights.h5").exists()
