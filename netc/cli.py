@@ -40,6 +40,10 @@ class NetcGroup(click.Group):
         except TrainError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:  # a path the user named cannot be read or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"{where}error: {exc.strerror or exc}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=NetcGroup)

@@ -55,7 +55,12 @@ def run_graph(run_dir: Path) -> tuple[Graph, str]:
     if not ir_path.exists():
         raise TrainError(f"{run_dir} has no {IR_FILE}", hint="pass the spec with --spec")
     text = spec_path.read_text(encoding="utf-8") if spec_path.exists() else ""
-    return Graph.from_json(json.loads(ir_path.read_text(encoding="utf-8"))), text
+    try:
+        graph = Graph.from_json(json.loads(ir_path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as err:  # damaged, or not written by netc
+        raise TrainError(f"{ir_path}: not a netc IR file ({type(err).__name__}: {err})",
+                         hint="pass the spec with --spec") from None
+    return graph, text
 
 
 def lesion_builder(graph: Graph, trained_state: dict):

@@ -70,7 +70,7 @@ def read_torch(path: str, graph: Graph) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle torch refuses to load safely, or not a torch file
-        raise SpecError(f"cannot read '{path}' as a torch state_dict: {exc}",
+        raise SpecError(f"cannot read '{path}' as a torch state_dict ({type(exc).__name__}: {exc})",
                         hint="netc loads checkpoints with weights_only=True; save a plain state_dict") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

@@ -115,6 +115,19 @@ def test_build_to_stdout(spec):
     assert result.exit_code == 0 and "def build_model()" in result.output
 
 
+def test_build_with_an_unknown_backend(spec):
+    result = invoke("build", spec, "--backend", "jax")
+    assert result.exit_code == 2
+    assert result.output == "error: unknown backend 'jax'; available: keras, torch\n"
+
+
+def test_build_into_a_missing_folder(spec, tmp_path):
+    out = tmp_path / "no" / "model.py"
+    result = invoke("build", spec, "-o", str(out))
+    assert result.exit_code == 2
+    assert result.output == f"{out}: error: No such file or directory\n"
+
+
 def test_schema_command_and_file_match_the_registry():
     result = invoke("schema")
     assert result.exit_code == 0

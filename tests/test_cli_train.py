@@ -106,3 +106,20 @@ def test_keras_backend_trains_through_the_same_cli(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1]
     assert (out / "ir.json").exists() and (out / "checkpoints" / "last.weights.h5").exists()
+
+
+def test_eval_of_a_folder_with_a_damaged_ir(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    (tmp_path / "ir.json").write_text("{\n")
+    result = CliRunner().invoke(main, ["eval", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path / 'ir.json'}: not a netc IR file (JSONDecodeError" in result.output
+
+
+def test_train_into_a_path_under_a_file(tmp_path):
+    (tmp_path / "plain").write_text("")
+    result = CliRunner().invoke(main, ["train", str(EXAMPLES / "digits_resnet.yaml"),
+                                       "--out", str(tmp_path / "plain" / "run")])
+    assert result.exit_code == 2
+    assert result.output == f"{tmp_path / 'plain' / 'run'}: error: Not a directory\n"

@@ -110,6 +110,14 @@ def test_netc_weights_names_what_a_checkpoint_lacks(spec_file, tmp_path):
     assert "lacks 10 of the spec's 11 parameters" in done.output
 
 
+def test_netc_weights_refuses_a_file_that_is_not_a_checkpoint(spec_file, tmp_path):
+    (tmp_path / "notes.pt").write_text("hello\n")
+    done = CliRunner().invoke(main, ["weights", str(tmp_path / "notes.pt"), str(tmp_path / "o.weights.h5"),
+                                     "--spec", str(spec_file)])
+    assert done.exit_code == 2
+    assert f"cannot read '{tmp_path / 'notes.pt'}' as a torch state_dict" in done.output
+
+
 class _NotTensors:
     pass
 

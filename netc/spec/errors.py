@@ -25,8 +25,8 @@ class SpecError(Exception):
         self.hint = hint
 
     def format(self, sources: dict[str, str] | None = None) -> str:
-        where = str(self.loc) if self.loc else "<spec>"
-        lines = [f"{where}: error: {self.message}"]
+        where = f"{self.loc}: " if self.loc else ""
+        lines = [f"{where}error: {self.message}"]
         text = _source_line(self.loc, sources)
         if text is not None:
             lines.append("  " + text)

@@ -6,73 +6,30 @@ reads it back: no pickled objects, no code run on load.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from netc.train.atomic import atomic_write
 from netc.train.errors import TrainError
 
 FORMAT = "netc-checkpoint/1"
-TEMP_SUFFIX = ".tmp"
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
     """Write ``path`` so that a crash at any moment leaves either the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    atomic_write(path, lambda temp: torch.save(payload, temp))
 
 
 def atomic_copy(source: Path, target: Path) -> None:
     """Copy a finished checkpoint under another name with the same all-or-nothing guarantee."""
-    target = Path(target)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle, Path(source).open("rb") as original:
-            shutil.copyfileobj(original, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(target.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder entry is; not every platform lets us open one.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temps(folder: Path) -> None:
-    """Drop temp files a killed writer left behind (the checkpoints themselves are intact)."""
-    for stale in Path(folder).glob(f".*{TEMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)
+    atomic_write(target, lambda temp: shutil.copyfile(source, temp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -82,7 +39,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds for a damaged or foreign file
-        raise TrainError(f"{path}: not a readable checkpoint: {err}") from None
+        raise TrainError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TrainError(f"{path}: not a netc checkpoint (format {FORMAT})")
     return payload

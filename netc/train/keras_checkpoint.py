@@ -10,13 +10,11 @@ Framework-neutral apart from Keras itself: no torch import, unlike netc.train.ch
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from netc.train import rundir
+from netc.train import atomic, rundir
 from netc.train.errors import TrainError
 
 if TYPE_CHECKING:
@@ -34,30 +32,8 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
     return Path(run_dir) / rundir.CHECKPOINT_FOLDER / f"{which}.weights.h5"
 
 
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # not every platform opens a folder
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(temp)``, then rename the temp file over ``path``."""
-    temp = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}{_TEMP_SUFFIX}")
-    try:
-        write(temp)
-        _fsync(temp)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync(path.parent)
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    atomic.atomic_write(path, write, _TEMP_SUFFIX)
 
 
 def save_checkpoint(model: "keras.Model", state: dict[str, Any], path: Path) -> None:
@@ -68,17 +44,15 @@ def save_checkpoint(model: "keras.Model", state: dict[str, Any], path: Path) -> 
         with h5py.File(temp, "a") as handle:
             handle.attrs[STATE_ATTRIBUTE] = json.dumps(state)
 
-    atomic_write(path, write)
+    _atomic_write(path, write)
 
 
 def copy_checkpoint(source: Path, target: Path) -> None:
-    atomic_write(target, lambda temp: shutil.copyfile(source, temp))
+    _atomic_write(target, lambda temp: shutil.copyfile(source, temp))
 
 
 def remove_stale_temps(folder: Path) -> None:
-    """Drop temp files a killed writer left behind (the checkpoints themselves are intact)."""
-    for stale in Path(folder).glob(f".*{_TEMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)
+    atomic.remove_stale_temps(folder, _TEMP_SUFFIX)
 
 
 def read_checkpoint_state(path: Path, source: "ModelSource | None" = None) -> dict[str, Any]:

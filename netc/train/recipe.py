@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from netc.spec.loader import LocDict, key_location, load_yaml, location_of
 from netc.train.errors import TrainError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -215,8 +216,14 @@ def _check_consistency(recipe: Recipe, where: str) -> None:
 def _layer(values: dict[str, Any], updates: Mapping[str, Any], where: str) -> None:
     for key, value in updates.items():
         if key not in _FIELD_TYPES:
-            raise _unknown_key_error(str(key), where)
-        values[key] = _convert(key, value, where)
+            raise _unknown_key_error(str(key), _at(key_location, updates, key, where))
+        values[key] = _convert(key, value, _at(location_of, updates, key, where))
+
+
+def _at(locate: Callable, updates: Mapping[str, Any], key: str, where: str) -> str:
+    """FILE:LINE:COL of a key or value read from a recipe file, else `where`."""
+    loc = locate(updates, key) if isinstance(updates, LocDict) else None
+    return str(loc) if loc else where
 
 
 def _build(values: dict[str, Any], where: str) -> Recipe:
@@ -229,7 +236,7 @@ def make_recipe(file_values: Mapping[str, Any] | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 where: str = "recipe") -> Recipe:
     """Resolve a recipe from file values and flag overrides (a None override means 'not given')."""
-    file_values = dict(file_values or {})
+    file_values = file_values or {}  # kept as loaded: a LocDict knows where each key was written
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     values = Recipe().to_dict()
     data = overrides.get("data", file_values.get("data", values["data"]))
@@ -250,12 +257,8 @@ def load_recipe(path: str | Path | None = None,
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise TrainError(f"cannot read recipe file {path}: {err.strerror}") from None
-    try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise TrainError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    # Read like a spec: positions kept, duplicate keys and object-building tags refused.
+    loaded = load_yaml(text, str(path)) if text.strip() else {}
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from netc.train.atomic import atomic_write
 from netc.train.errors import TrainError
 from netc.train.recipe import Recipe
 
@@ -88,7 +89,6 @@ def truncate_metrics(run_dir: Path, epochs_done: int) -> list[dict[str, Any]]:
     """Keep the rows of the epochs a checkpoint covers, dropping any written after it."""
     rows = [row for row in read_metrics(run_dir) if row.get("epoch", 0) <= epochs_done]
     path = Path(run_dir) / METRICS_FILE
-    temp = path.with_name(f".{METRICS_FILE}.tmp")
-    temp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    os.replace(temp, path)
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
     return rows

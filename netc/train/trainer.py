@@ -22,8 +22,9 @@ from torch import nn
 from netc.train import rundir
 from netc.train.batches import (Augmentation, DeviceSplit, draw_augmentation, rank_rows,
                                 steps_per_epoch)
+from netc.train.atomic import remove_stale_temps
 from netc.train.checkpoint import (FORMAT, atomic_copy, atomic_save, capture_rng,
-                                   load_checkpoint, remove_stale_temps, restore_rng)
+                                   load_checkpoint, restore_rng)
 from netc.train.data import load_data, split_validation
 from netc.train.distributed import (DistContext, broadcast_buffers, context_from_env,
                                     join_process_group, leave_process_group, sum_across_ranks)

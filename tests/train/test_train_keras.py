@@ -23,8 +23,7 @@ from netc.train import ModelSource, TrainError, make_recipe  # noqa: E402
 from netc.train.data import load_data  # noqa: E402
 from netc.train.keras_data import (crop_numpy, crop_tf, plan_epoch,  # noqa: E402
                                    training_stream)
-from netc.train.keras_checkpoint import (atomic_write, checkpoint_path,  # noqa: E402
-                                         read_checkpoint_state)
+from netc.train.keras_checkpoint import checkpoint_path, read_checkpoint_state  # noqa: E402
 from netc.train import keras_trainer  # noqa: E402
 from netc.train.keras_trainer import resume_keras, train_keras  # noqa: E402
 from netc.train.progress import Progress  # noqa: E402
@@ -252,20 +251,6 @@ def test_tf_data_and_numpy_streams_give_the_same_batches():
         assert tf_images.shape == (64, 8, 8, 1)
         np.testing.assert_allclose(tf_images.numpy(), np_images, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(tf_labels.numpy(), np_labels)
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "last.weights.h5"
-    path.write_bytes(b"old")
-
-    def fail(temp):
-        temp.write_bytes(b"half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        atomic_write(path, fail)
-    assert path.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["last.weights.h5"]
 
 
 _TORCH_RUN = """

@@ -80,8 +80,8 @@ def test_atomic_save_keeps_the_old_file_when_a_write_dies(tmp_path, monkeypatch)
     path = tmp_path / "last.pt"
     atomic_save({"format": checkpoint_module.FORMAT, "value": torch.ones(3)}, path)
 
-    def dying_save(payload, handle):
-        handle.write(b"half a checkpoint")
+    def dying_save(payload, temp):
+        temp.write_bytes(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", dying_save)

@@ -4,6 +4,8 @@ import math
 
 import pytest
 
+from netc.spec.errors import SpecError
+
 from netc.train.errors import TrainError
 from netc.train.recipe import (DATA_DEFAULTS, load_recipe, make_recipe, parse_assignments,
                                recipe_from_dict)
@@ -82,8 +84,16 @@ def test_cross_field_rules():
 
 
 def test_bad_yaml_and_non_mapping(tmp_path):
-    with pytest.raises(TrainError, match=r"recipe.yaml:\d+:\d+: not valid YAML"):
+    with pytest.raises(SpecError, match="YAML syntax") as err:
         load_recipe(write(tmp_path, "epochs: [1\n"))
+    assert err.value.loc.line == 2
+    with pytest.raises(SpecError, match="duplicate key 'epochs'") as err:
+        load_recipe(write(tmp_path, "epochs: 3\nlr: 0.1\nepochs: 4\n"))
+    assert (err.value.loc.line, err.value.loc.col) == (3, 1)
+    with pytest.raises(TrainError, match=r"recipe.yaml:2:5: recipe key 'lr' must be a number"):
+        load_recipe(write(tmp_path, "epochs: 3\nlr: fast\n"))
+    with pytest.raises(TrainError, match=r"recipe.yaml:2:1: unknown recipe key 'epohcs'"):
+        load_recipe(write(tmp_path, "lr: 0.1\nepohcs: 3\n"))
     with pytest.raises(TrainError, match="a recipe is a mapping"):
         load_recipe(write(tmp_path, "- 1\n- 2\n"))
     with pytest.raises(TrainError, match="cannot read recipe file"):
