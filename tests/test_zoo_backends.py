@@ -21,6 +21,18 @@ def size_for(spec: str, shape: list[int]):
     return next((s for key, s in SIZES.items() if key in spec), 64)
 
 
+@pytest.fixture(autouse=True)
+def fresh_keras_session():
+    """Keras keeps every model it built in a global graph; a zoo of them fills memory."""
+    yield
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 @pytest.fixture(scope="module", params=SPECS)
 def graph(request):
     spec = request.param
