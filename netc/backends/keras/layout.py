@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..base import UnsupportedOp
 from .ops import is_depthwise
 
 
@@ -57,6 +58,6 @@ VARIABLE_KINDS = {"kernel": "weight", "bias": "bias", "gamma": "norm-affine", "b
 def rules_for(node) -> dict[str, Slot]:
     make = RULES.get(node.op)
     if make is None:
-        raise NotImplementedError(f"no Keras weight layout for op '{node.op}' ({node.name}), "
-                                  "which has parameters")
+        raise UnsupportedOp(f"the keras backend has no weight layout for op '{node.op}' "
+                            f"({node.name}), which has parameters")
     return make(node.attrs)
