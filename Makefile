@@ -14,6 +14,7 @@ setup: $(BIN)/netc
 
 demo: setup
 	$(BIN)/netc summary examples/resnet50.yaml | tail -4
+	mkdir -p build
 	$(BIN)/netc build examples/resnet50.yaml --backend torch -o build/resnet50.py
 	$(BIN)/netc train examples/digits_resnet.yaml
 
