@@ -6,11 +6,16 @@ Steps alternate between the two models in rounds so machine drift hits both alik
 images/s, the ratio netc / torchvision (goal >= 1.0), and model FLOPs utilisation (MFU):
 3 x 2 x MACs per image (forward + backward) x images/s over the device's peak.
 
+The last ResNet-50 row is `netc train` itself (netc.train.train on byte images held on the
+device: batch gathering, normalisation, learning-rate schedule, statistics and progress
+included), its second epoch's images/s against torchvision's bare step above.
+
     python benchmarks/train_throughput.py                       # GPU defaults
     python benchmarks/train_throughput.py --tiny                # CPU smoke run (CI)
 """
 import argparse
 import statistics
+import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,6 +24,9 @@ import torch
 import torchvision
 
 import netc
+from netc.runs import model_source
+from netc.train import make_recipe, train
+from netc.train.progress import Progress
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16 tensor-core peaks
@@ -57,6 +65,20 @@ def images_per_second(steps: dict, batch: int, rounds: int, per_round: int, devi
             sync()
             rates[name].append(batch * per_round / (time.perf_counter() - start))
     return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def train_loop_rate(graph, args) -> float:
+    """images/s of `netc train`'s second epoch (the first one compiles)."""
+    steps = args.rounds * args.per_round
+    recipe = make_recipe({
+        "data": f"synthetic:{steps * args.batch}", "epochs": 2, "batch_size": args.batch,
+        "eval_batch_size": args.batch, "lr": 0.01, "schedule": "constant", "augment": False,
+        "precision": "bf16" if args.bf16 else "fp32", "channels_last": True,
+        "compile": args.compile, "device": "auto"})
+    with tempfile.TemporaryDirectory() as runs:
+        result = train(model_source(graph, ""), recipe, f"{runs}/run",
+                       progress=Progress(enabled=False))
+    return result.history[-1]["images_per_s"]
 
 
 def peak_flops(device, override):
@@ -104,9 +126,12 @@ def main():
     steps = {"netc": make_step(ours, args.batch, args.size, 1000, args, device),
              "torchvision": make_step(theirs, args.batch, args.size, 1000, args, device)}
     rates = images_per_second(steps, args.batch, args.rounds, args.per_round, device)
+    del steps, ours, theirs  # free their memory for the training loop's own model
     print(f"ResNet-50 training, batch {args.batch}, {args.size}x{args.size}:")
     report("  torchvision resnet50", rates["torchvision"], graph.macs, peak)
     report("  netc resnet50", rates["netc"], graph.macs, peak, rates["torchvision"])
+    report("  netc train, whole loop", train_loop_rate(graph, args), graph.macs, peak,
+           rates["torchvision"])
 
     cifar = netc.load(EXAMPLES / "papers" / "resnet9_dawnbench_cifar.yaml")
     step = make_step(netc.build(cifar), args.cifar_batch, 32, 10, args, device)

@@ -15,6 +15,7 @@ def run(script, *args):
 def test_train_throughput_tiny():
     text = run("train_throughput.py", "--tiny")
     assert "netc resnet50" in text and "ratio" in text and "netc resnet9" in text
+    assert "netc train, whole loop" in text
 
 
 def test_runtime_tiny():

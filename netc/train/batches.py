@@ -45,20 +45,28 @@ def draw_augmentation(augmentation: Augmentation, count: int,
     return AugmentationDraw(offsets, flips)
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a host tensor to ``device`` without making the host wait for the GPU's queue to
+    drain (a copy from pageable memory would): through pinned memory, asynchronously."""
+    if tensor.device.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def apply_augmentation(images: torch.Tensor, draw: AugmentationDraw, padding: int) -> torch.Tensor:
     """Crop each image of the zero-padded batch at its own offset, then flip where drawn."""
     device = images.device
     if padding > 0:
         batch, _, height, width = images.shape
         padded = F.pad(images, (padding, padding, padding, padding))
-        offsets = draw.offsets.to(device)
+        offsets = to_device(draw.offsets, device)
         rows = offsets[:, 0, None] + torch.arange(height, device=device)
         cols = offsets[:, 1, None] + torch.arange(width, device=device)
         picked = padded[torch.arange(batch, device=device)[:, None, None], :,
                         rows[:, :, None], cols[:, None, :]]
         images = picked.permute(0, 3, 1, 2)
     if bool(draw.flips.any()):  # the draw lives on the CPU: no device sync
-        flips = draw.flips.to(device)
+        flips = to_device(draw.flips, device)
         images = torch.where(flips[:, None, None, None], images.flip(3), images)
     return images
 
@@ -81,7 +89,7 @@ class DeviceSplit:
 
     def batch(self, indices: torch.Tensor, augmentation: Augmentation | None = None,
               draw: AugmentationDraw | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        indices = indices.to(self.images.device)
+        indices = to_device(indices, self.images.device)
         images = self.images[indices].float() * self.scale
         if augmentation is not None and draw is not None:
             images = apply_augmentation(images, draw, augmentation.padding)

@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 DATA_SEED_OFFSET = 7919
 
 
+def read_every_steps(device: torch.device) -> int:
+    """How many steps' statistics the loop leaves on the device before reading them. On a GPU
+    the host then queues steps ahead instead of waiting after each; on the CPU reading is free
+    and the progress bar moves every step."""
+    return 1 if device.type == "cpu" else 16
+
+
 @dataclass
 class RunResult:
     run_dir: Path | None          # None on the ranks of a distributed run other than rank 0
@@ -89,6 +96,8 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.net = self._wrap(self.model)
+        self.read_every = read_every_steps(self.device)
+        self.pending: list[tuple[int, float, torch.Tensor]] = []
         self._reset_position()
 
     def _reset_position(self) -> None:
@@ -132,37 +141,29 @@ class _Trainer:
             self.order = torch.randperm(len(self.train_split), generator=self.generator)
             self.sums.zero_()
             self.train_seconds = 0.0
+        order = self.order.to(self.device)  # one copy per epoch, not one per step
         self.net.train()
-        seconds_before, first_step = self.train_seconds, self.step_in_epoch
-        started = time.perf_counter()
+        self._clock = (time.perf_counter(), self.train_seconds, self.step_in_epoch)
         for step in range(self.step_in_epoch, steps):
-            indices = self.order[step * batch:(step + 1) * batch]
+            indices = order[step * batch:(step + 1) * batch]
             draw = None
             if self.augmentation.active:
                 draw = draw_augmentation(self.augmentation, batch, self.generator).take(self.rows)
             images, labels = self.train_split.batch(indices[self.rows], self.augmentation, draw)
             self.last_lr = lr_at(recipe, self.global_step, steps)
             set_lr(self.optimizer, self.last_lr)
-            stats = self._step(images, labels)
-            if not math.isfinite(float(stats[0])):
-                raise TrainError(f"the loss became {float(stats[0] / stats[2])} at epoch "
-                                 f"{self.epochs_done + 1}, step {step + 1} of {steps}",
-                                 hint=f"lower lr (this step used {self.last_lr:.4g}), add "
-                                      f"warmup_epochs, or train in fp32")
-            self.sums += stats
+            self.pending.append((step, self.last_lr, self._step(images, labels)))
             self.step_in_epoch = step + 1
-            elapsed = time.perf_counter() - started
-            self.train_seconds = seconds_before + elapsed
-            per_step = elapsed / (step + 1 - first_step)
-            self.progress.step(self.epochs_done + 1, recipe.epochs, step + 1, steps,
-                               float(self.sums[2]) / max(1e-9, self.train_seconds),
-                               per_step * (steps - step - 1), float(stats[0] / stats[2]))
             every = recipe.checkpoint_every_steps
-            if every and self.global_step % every == 0 and self.step_in_epoch < steps:
+            save = bool(every) and self.global_step % every == 0 and self.step_in_epoch < steps
+            if save or len(self.pending) >= self.read_every or self.step_in_epoch == steps:
+                self._read_pending()
+            if save:
                 self._save()
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """One optimiser step; returns (loss * images, correct, images) summed over ranks."""
+        """One optimiser step; returns this rank's (loss * images, correct, images), on the
+        device: reading it would make the host wait for the device."""
         with autocast(self.device, self.recipe.precision):
             logits = self.net(images)
             loss = self.criterion(logits, labels)
@@ -170,10 +171,34 @@ class _Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        count = torch.tensor(float(len(labels)), dtype=torch.float64, device=labels.device)
-        local = torch.stack([loss.detach().double() * count,
-                             (logits.detach().argmax(dim=1) == labels).sum().double(), count])
-        return sum_across_ranks(self.context, local).cpu()
+        count = len(labels)
+        return torch.stack([loss.detach().double() * count,
+                            (logits.detach().argmax(dim=1) == labels).sum().double(),
+                            loss.new_full((), count, dtype=torch.float64)])
+
+    def _read_pending(self) -> None:
+        """Bring the pending steps' statistics to the host (summed over ranks), stop on the
+        first non-finite loss, add them to the epoch's sums and update the progress bar.
+        Every rank reads at the same steps, so the all-reduce pairs up."""
+        steps, rates, stats = zip(*self.pending)
+        self.pending.clear()
+        rows = sum_across_ranks(self.context, torch.stack(stats)).cpu()
+        for step, lr, row in zip(steps, rates, rows):
+            if not math.isfinite(float(row[0])):
+                raise TrainError(f"the loss became {float(row[0] / row[2])} at epoch "
+                                 f"{self.epochs_done + 1}, step {step + 1} of "
+                                 f"{self.steps_per_epoch}",
+                                 hint=f"lower lr (this step used {lr:.4g}), add "
+                                      f"warmup_epochs, or train in fp32")
+            self.sums += row
+        started, seconds_before, first_step = self._clock
+        elapsed = time.perf_counter() - started
+        self.train_seconds = seconds_before + elapsed
+        done, left = self.step_in_epoch, self.steps_per_epoch - self.step_in_epoch
+        self.progress.step(self.epochs_done + 1, self.recipe.epochs, done, self.steps_per_epoch,
+                           float(self.sums[2]) / max(1e-9, self.train_seconds),
+                           elapsed / max(1, done - first_step) * left,
+                           float(rows[-1][0] / rows[-1][2]))
 
     def _finish_epoch(self) -> None:
         broadcast_buffers(self.context, self.model)

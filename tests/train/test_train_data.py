@@ -108,6 +108,8 @@ def test_synthetic_takes_the_model_shape():
     data = load_data("synthetic:40", (3, 5, 7), 4)
     assert data.train_x.shape == (40, 3, 5, 7) and data.test_x.shape == (10, 3, 5, 7)
     assert data.train_y.max() < 4
+    assert data.train_x.dtype == np.uint8 and data.pixel_scale == pytest.approx(1 / 255)
+    assert 0.45 < data.train_x.mean() / 255 < 0.55
     with pytest.raises(TrainError, match="synthetic:N needs"):
         load_data("synthetic:many", (3, 5, 7), 4)
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import netc.train.checkpoint as checkpoint_module
+import netc.train.trainer as trainer_module
 from netc.train import load_recipe, resume, train
 from netc.train.checkpoint import atomic_save, load_checkpoint
 from netc.train.errors import TrainError
@@ -68,12 +69,30 @@ class NaNAfter(nn.Module):
         return out
 
 
-def test_non_finite_loss_names_epoch_and_step(tmp_path, quiet):
+@pytest.mark.parametrize("read_every", [1, 5])
+def test_non_finite_loss_names_epoch_and_step(tmp_path, quiet, monkeypatch, read_every):
+    monkeypatch.setattr(trainer_module, "read_every_steps", lambda device: read_every)
     source = dataclasses.replace(tiny_cnn_source(), build=lambda: NaNAfter(limit=3))
     with pytest.raises(TrainError) as err:
         train(source, load_recipe(None, {"epochs": 1}), tmp_path / "run", progress=quiet)
     assert "the loss became nan at epoch 1, step 3 of 23" in err.value.message
     assert "lower lr" in err.value.hint
+    assert not (tmp_path / "run/checkpoints/last.pt").exists()
+
+
+def test_reading_statistics_every_few_steps_changes_nothing(tmp_path, monkeypatch, quiet):
+    recipe = load_recipe(None, {"epochs": 2, "checkpoint_every_steps": 7})
+    runs = {}
+    for read_every in (1, 4):
+        monkeypatch.setattr(trainer_module, "read_every_steps", lambda device: read_every)
+        runs[read_every] = train(small_resnet_source(), recipe, tmp_path / str(read_every),
+                                 progress=quiet)
+    for key, value in runs[1].model.state_dict().items():
+        assert torch.equal(value, runs[4].model.state_dict()[key]), key
+    drop_time = [{k: v for k, v in row.items() if k not in ("images_per_s", "time_s")}
+                 for row in runs[1].history]
+    assert drop_time == [{k: v for k, v in row.items() if k not in ("images_per_s", "time_s")}
+                         for row in runs[4].history]
 
 
 def test_atomic_save_keeps_the_old_file_when_a_write_dies(tmp_path, monkeypatch):
