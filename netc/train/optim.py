@@ -32,23 +32,25 @@ def parameter_groups(model: nn.Module, weight_decay: float,
     return groups
 
 
-def _sgd(groups: list[dict], recipe: Recipe) -> torch.optim.Optimizer:
+def _sgd(groups: list[dict], recipe: Recipe, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
-                           nesterov=recipe.nesterov)
+                           nesterov=recipe.nesterov, fused=fused)
 
 
-def _adamw(groups: list[dict], recipe: Recipe) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(groups, lr=recipe.lr)
+def _adamw(groups: list[dict], recipe: Recipe, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused)
 
 
-OPTIMIZER_BUILDERS: dict[str, Callable[[list[dict], Recipe], torch.optim.Optimizer]] = {
+OPTIMIZER_BUILDERS: dict[str, Callable[[list[dict], Recipe, bool], torch.optim.Optimizer]] = {
     "sgd": _sgd, "adamw": _adamw,
 }
 
 
 def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """On a GPU the optimizer is torch's fused one: one kernel updates every parameter."""
     groups = parameter_groups(model, recipe.weight_decay, recipe.no_decay_on_norm_and_bias)
-    return OPTIMIZER_BUILDERS[recipe.optimizer](groups, recipe)
+    fused = next(model.parameters()).device.type == "cuda"
+    return OPTIMIZER_BUILDERS[recipe.optimizer](groups, recipe, fused)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

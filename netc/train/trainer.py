@@ -74,6 +74,8 @@ class _Trainer:
         self.device = resolve_device(recipe.device, context.local_rank)
         if recipe.threads:
             torch.set_num_threads(recipe.threads)
+        if self.device.type == "cuda":  # input sizes are fixed: let cuDNN pick its fastest kernels
+            torch.backends.cudnn.benchmark = True
         data = load_data(recipe.data, source.input_shape, source.num_classes)
         data = split_validation(data, recipe.val_fraction, recipe.seed)
         join_process_group(context, self.device)

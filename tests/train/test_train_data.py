@@ -11,25 +11,12 @@ from netc.train.batches import (Augmentation, AugmentationDraw, DeviceSplit, app
                                 draw_augmentation, rank_rows, steps_per_epoch)
 from netc.train.data import check_fits, load_data, split_validation
 from netc.train.errors import TrainError
-
-
-def write_batch(path, images, labels, label_key=b"labels"):
-    with open(path, "wb") as handle:
-        pickle.dump({b"data": images.reshape(len(images), -1), label_key: list(labels),
-                     b"batch_label": b"test"}, handle, protocol=2)
+from cifar_files import write_batch, write_cifar10
 
 
 @pytest.fixture
 def cifar10_dir(tmp_path):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        write_batch(folder / name, rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8),
-                    rng.integers(0, 10, 4))
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle)
-    return tmp_path
+    return write_cifar10(tmp_path)
 
 
 def test_digits():

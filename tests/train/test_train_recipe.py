@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from netc.train.errors import TrainError
 from netc.train.recipe import (DATA_DEFAULTS, load_recipe, make_recipe, parse_assignments,
                                recipe_from_dict)
 from netc.train.schedule import lr_at
+from cifar_files import write_cifar10
 
 
 def write(tmp_path, text):
@@ -130,3 +132,36 @@ def test_schedules():
     assert values[0] == pytest.approx(1 / 25)
     assert max(values) == pytest.approx(1.0) and values.index(max(values)) == 29
     assert values[-1] < 1e-4 and all(math.isfinite(v) for v in values)
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
+
+
+def test_he2016_recipe_is_the_papers_iteration_schedule():
+    recipe = load_recipe(RECIPES / "cifar10_he2016.yaml")
+    steps = 50_000 // recipe.batch_size  # full batches per epoch of CIFAR-10's training set
+    assert [m * steps for m in recipe.step_milestones] == pytest.approx([32_000, 48_000], rel=0.01)
+    assert recipe.epochs * steps == pytest.approx(64_000, rel=0.01)
+    assert lr_at(recipe, 31_000, steps) == pytest.approx(0.1)
+    assert lr_at(recipe, 33_000, steps) == pytest.approx(0.01)
+    assert lr_at(recipe, 63_000, steps) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("name, spec, shorter", [
+    ("cifar10_fast.yaml", "papers/resnet9_dawnbench_cifar.yaml", {"epochs": 2}),
+    ("cifar10_he2016.yaml", "resnet20_cifar.yaml", {"epochs": 2, "step_milestones": [1]}),
+])
+def test_example_recipes_train_their_networks(tmp_path, quiet, name, spec, shorter):
+    """Each recipe with its network on a small CIFAR-10 folder: two short epochs on the CPU."""
+    import netc
+    from netc.runs import model_source
+    from netc.train import train
+
+    data = write_cifar10(tmp_path / "cifar", per_batch=4)
+    spec_path = RECIPES.parent / spec
+    source = model_source(netc.load(spec_path), spec_path.read_text())
+    recipe = load_recipe(RECIPES / name, {"data": f"cifar10:{data}", "batch_size": 10,
+                                          "eval_batch_size": 4, "compile": False, **shorter})
+    result = train(source, recipe, tmp_path / "run", progress=quiet)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert all(math.isfinite(row["train_loss"]) for row in result.history)

@@ -16,6 +16,18 @@ def _variables(layer) -> dict:
     return {v.name: v for v in layer.weights}
 
 
+def _slots(model, graph: Graph):
+    """(canonical key, IR param, Keras variable, layout rule) for every parameter of ``graph``."""
+    for node in graph.nodes:
+        if not node.params:
+            continue
+        variables = _variables(model.get_layer(keras_name(node.name)))
+        rules = rules_for(node)
+        for param in node.params:
+            slot = rules[param.name]
+            yield f"{node.name}.{param.name}", param, variables[slot.variable], slot
+
+
 class KerasBackend(Backend):
     name = "keras"
 
@@ -39,30 +51,14 @@ class KerasBackend(Backend):
         return int(model.count_params())
 
     def export_weights(self, model, graph: Graph) -> dict:
-        out = {}
-        for node in graph.nodes:
-            if not node.params:
-                continue
-            variables = _variables(model.get_layer(keras_name(node.name)))
-            rules = rules_for(node)
-            for p in node.params:
-                slot = rules[p.name]
-                out[f"{node.name}.{p.name}"] = np.ascontiguousarray(
-                    slot.to_ir(np.asarray(variables[slot.variable].numpy())))
-        return out
+        return {key: np.ascontiguousarray(slot.to_ir(np.asarray(variable.numpy())))
+                for key, _, variable, slot in _slots(model, graph)}
 
     def import_weights(self, model, graph: Graph, weights: dict) -> None:
-        for node in graph.nodes:
-            if not node.params:
-                continue
-            variables = _variables(model.get_layer(keras_name(node.name)))
-            rules = rules_for(node)
-            for p in node.params:
-                key = f"{node.name}.{p.name}"
-                if key not in weights:
-                    raise KeyError(f"canonical weights lack '{key}'")
-                value = np.asarray(weights[key])
-                if list(value.shape) != p.shape:
-                    raise ValueError(f"'{key}' has shape {list(value.shape)}, IR says {p.shape}")
-                slot = rules[p.name]
-                variables[slot.variable].assign(slot.to_keras(value).astype(np.float32))
+        for key, param, variable, slot in _slots(model, graph):
+            if key not in weights:
+                raise KeyError(f"canonical weights lack '{key}'")
+            value = np.asarray(weights[key])
+            if list(value.shape) != param.shape:
+                raise ValueError(f"'{key}' has shape {list(value.shape)}, IR says {param.shape}")
+            variable.assign(slot.to_keras(value).astype(np.float32))
