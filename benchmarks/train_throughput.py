@@ -1,7 +1,8 @@
 """Training throughput, side by side in one run: netc's ResNet-50 vs torchvision's resnet50, and
 netc's fast CIFAR net (ResNet-9, DAWNBench style), on synthetic data.
 
-Same settings for both: bf16 autocast (on CUDA), channels_last, torch.compile, SGD + Nesterov.
+Same settings for both: bf16 autocast (on CUDA), channels_last, torch.compile, SGD + Nesterov
+(fused on CUDA, as `netc train` uses it).
 Steps alternate between the two models in rounds so machine drift hits both alike. Prints
 images/s, the ratio netc / torchvision (goal >= 1.0), and model FLOPs utilisation (MFU):
 3 x 2 x MACs per image (forward + backward) x images/s over the device's peak.
@@ -34,9 +35,10 @@ PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16 tensor
 
 def make_step(model, batch, size, classes, args, device):
     model = model.to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                          fused=device.type == "cuda")
     loss_fn = torch.nn.CrossEntropyLoss()
-    fwd = torch.compile(model) if args.compile else model
+    fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
     x = torch.randn(batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
     y = torch.randint(0, classes, (batch,), device=device)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext())
@@ -106,6 +108,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--per-round", type=int, default=10)
     ap.add_argument("--peak-tflops", type=float, default=None)
+    ap.add_argument("--compile-mode", default="default",
+                    help="torch.compile mode for the side-by-side steps, e.g. max-autotune")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     args.compile = not args.tiny

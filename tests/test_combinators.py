@@ -209,6 +209,33 @@ def test_drop_path_scales_at_test_time(tmp_path):
         torch.testing.assert_close(model(x), 1.75 * x)
 
 
+
+@pytest.mark.parametrize("scale, kept", [("test", 1.0), ("train", 2.0)])
+def test_drop_path_drops_whole_samples_in_training_only(tmp_path, scale, kept):
+    torch = pytest.importorskip("torch")
+    g = load(tmp_path, f"""
+        netc: 1
+        input: {{shape: [3, 4, 4]}}
+        body:
+          - residual:
+              name: r
+              body: [conv2d: {{name: conv, out: 3, kernel: 1, bias: false}}]
+              drop_path: 0.5
+              drop_path_scale: {scale}
+    """)
+    model = run_torch(g).train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.get_parameter("r.conv.weight").copy_(torch.eye(3).reshape(3, 3, 1, 1))
+        x = torch.ones(256, 3, 4, 4)
+        branch = (model(x) - x).reshape(256, -1)  # the residual branch of each sample
+    assert set(branch.unique().tolist()) <= {0.0, kept}
+    assert (branch == branch[:, :1]).all()  # a sample's branch is dropped whole, or kept whole
+    assert 80 < int((branch[:, 0] == 0).sum()) < 176  # about half, p = 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), x + (0.5 if scale == "test" else 1.0) * x)
+
+
 # -- parallel ----------------------------------------------------------------------------------
 
 def test_parallel_list_branches_concat(tmp_path):
