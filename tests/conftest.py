@@ -12,6 +12,14 @@ except ImportError:
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+NOT_SPECS = {"lib", "recipes"}  # folders of examples/ that hold block libraries and recipes
+
+
+def example_specs() -> list[str]:
+    """Every network spec under examples/, as a path relative to it."""
+    return sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.yaml")
+                  if not NOT_SPECS & set(p.relative_to(EXAMPLES).parts)
+                  and p.name != "REFERENCES.yaml")
 
 
 def _reference_file() -> Path:

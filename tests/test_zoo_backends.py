@@ -5,11 +5,10 @@ which have no reference implementation, also take a Keras training step (forward
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, example_specs
 from netc.crosscheck import load_at_size, numeric_check, param_diff
 
-SPECS = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.yaml")
-               if "lib" not in p.parts and p.name != "REFERENCES.yaml")
+SPECS = example_specs()
 # Smallest sizes at which each family's every layer still sees a map larger than 1x1 where the
 # flatten order matters, and which its pooling arithmetic accepts.
 SIZES = {"inception": 96, "googlenet": 96, "xception": 96, "alexnet": 96}

@@ -65,10 +65,16 @@ def join_process_group(context: DistContext, device: torch.device) -> None:
         dist.init_process_group(_BACKENDS.get(device.type, "gloo"))
 
 
-def leave_process_group(context: DistContext) -> None:
+def leave_process_group(context: DistContext, finished: bool = True) -> None:
+    """Tear down the process group. A run that finished waits first until every rank is done
+    (rank 0 still writes the last checkpoint and the plot): a rank that tears down while
+    another still uses the group can abort in gloo's threads. A failed run leaves at once, as
+    the other ranks may never arrive."""
     import torch.distributed as dist
 
     if context.active and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

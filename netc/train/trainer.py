@@ -274,9 +274,12 @@ class _Trainer:
 
 def _run(trainer_setup, context: DistContext) -> RunResult:
     try:
-        return trainer_setup().fit()
-    finally:
-        leave_process_group(context)
+        result = trainer_setup().fit()
+    except BaseException:
+        leave_process_group(context, finished=False)
+        raise
+    leave_process_group(context)
+    return result
 
 
 def train(source: "ModelSource", recipe: Recipe, out: str | Path | None = None, *,
