@@ -123,3 +123,34 @@ def test_train_into_a_path_under_a_file(tmp_path):
                                        "--out", str(tmp_path / "plain" / "run")])
     assert result.exit_code == 2
     assert result.output == f"{tmp_path / 'plain' / 'run'}: error: Not a directory\n"
+
+
+def test_without_matplotlib_every_output_but_the_figures(tmp_path, monkeypatch):
+    import netc.train.plots as plots
+
+    monkeypatch.setattr(plots, "can_plot", lambda: False)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(spec), "--epochs", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "matplotlib is not installed" in result.output
+    assert (out / "metrics.jsonl").exists() and (out / "checkpoints" / "last.pt").exists()
+    assert not (out / "curves.png").exists()
+    result = runner.invoke(main, ["eval", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'eval.json'}\n" in result.output and "pip install" in result.output
+    assert not (out / "eval-confusion.png").exists()
+
+
+def test_digits_without_scikit_learn_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    result = CliRunner().invoke(main, ["train", str(spec), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "scikit-learn is not installed" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()

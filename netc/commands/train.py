@@ -64,6 +64,7 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
         sys.exit(code)
     graph = load(spec, _overrides(sets))
     source = runs.model_source(graph, Path(spec).read_text(encoding="utf-8"), backend)
+    _note_missing_matplotlib()
     if resume:
         result = _trainer(backend, "resume")(resume, source, *([graph] if backend == "keras" else []))
     else:
@@ -115,10 +116,10 @@ def evaluate(run, data, split, spec, device):
 
     run_dir, checkpoint, source, _ = _trained(run, spec)
     result = evaluate_checkpoint(checkpoint, source, data, split, device=device)
-    json_path, png_path = write_evaluation(result, run_dir)
+    written = write_evaluation(result, run_dir)
     click.echo(f"{result.data} {split}: accuracy {100 * result.accuracy:.2f}% "
                f"loss {result.loss:.4f} over {result.count} images")
-    click.echo(f"wrote {json_path} and {png_path}")
+    _echo_written(*written)
 
 
 @main.command()
@@ -142,8 +143,20 @@ def lesion(run, data, spec, max_deleted, samples, seed):
     click.echo(f"baseline accuracy {100 * report['baseline']:.2f}% over {len(blocks)} blocks")
     for row in report["random"]:
         click.echo(f"  {row['deleted']:3d} deleted: mean {100 * row['mean']:.2f}%")
-    json_path, png_path = write_lesion_report(report, run_dir)
-    click.echo(f"wrote {json_path} and {png_path}")
+    _echo_written(*write_lesion_report(report, run_dir))
+
+
+def _note_missing_matplotlib() -> None:
+    from ..train.plots import NO_MATPLOTLIB, can_plot
+
+    if not can_plot():
+        click.echo(f"note: {NO_MATPLOTLIB}", err=True)
+
+
+def _echo_written(json_path: Path, png_path: Path | None) -> None:
+    click.echo(f"wrote {json_path}" + (f" and {png_path}" if png_path else ""))
+    if png_path is None:
+        _note_missing_matplotlib()
 
 
 def _trained(run, spec):

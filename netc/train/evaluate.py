@@ -99,8 +99,9 @@ def evaluate_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | Path,
-                     stem: str = "eval") -> tuple[Path, Path]:
-    """``<stem>.json`` (numbers and confusion matrix) and ``<stem>-confusion.png``."""
+                     stem: str = "eval") -> tuple[Path, Path | None]:
+    """``<stem>.json`` (numbers and confusion matrix) and ``<stem>-confusion.png`` (None when
+    matplotlib is missing)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{stem}.json"
@@ -108,5 +109,5 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path,
     json_path.write_text(json.dumps(evaluation.to_dict(), indent=1) + "\n", encoding="utf-8")
     title = (f"{evaluation.data} {evaluation.split}: {100 * evaluation.accuracy:.2f}% "
              f"of {evaluation.count}")
-    plot_confusion(evaluation.confusion, evaluation.classes, png_path, title)
-    return json_path, png_path
+    drawn = plot_confusion(evaluation.confusion, evaluation.classes, png_path, title)
+    return json_path, png_path if drawn else None

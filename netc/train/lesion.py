@@ -121,11 +121,11 @@ def lesion_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str |
 
 
 def write_lesion_report(report: dict[str, Any], out_dir: str | Path,
-                        stem: str = "lesion") -> tuple[Path, Path]:
-    """``<stem>.json`` and ``<stem>.png`` (accuracy against blocks deleted)."""
+                        stem: str = "lesion") -> tuple[Path, Path | None]:
+    """``<stem>.json`` and ``<stem>.png`` (accuracy against blocks deleted; None when matplotlib
+    is missing)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
     json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    plot_lesion(report, png_path)
-    return json_path, png_path
+    return json_path, png_path if plot_lesion(report, png_path) else None

@@ -1,15 +1,35 @@
 """PNG figures for runs, evaluations and lesion studies.
 
 Drawn on a bare ``matplotlib.figure.Figure`` with the Agg canvas, so no GUI backend is chosen
-and pyplot's global state is left alone for the caller.
+and pyplot's global state is left alone for the caller. matplotlib is optional (``netc[train]``):
+without it each ``plot_*`` draws nothing and returns False, and the run, evaluation or lesion
+study keeps every other output.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+NO_MATPLOTLIB = "matplotlib is not installed, so no PNG figures are drawn (pip install 'netc[train]')"
+
+
+def can_plot() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _needs_matplotlib(draw: Callable[..., None]) -> Callable[..., bool]:
+    @functools.wraps(draw)
+    def draw_if_possible(*args, **kwargs) -> bool:
+        if not can_plot():
+            return False
+        draw(*args, **kwargs)
+        return True
+    return draw_if_possible
 
 
 def _figure(width: float, height: float):
@@ -21,6 +41,7 @@ def _figure(width: float, height: float):
     return figure
 
 
+@_needs_matplotlib
 def plot_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
     """Loss and accuracy against epoch, one line per split found in the metrics rows."""
     figure = _figure(10, 4)
@@ -39,6 +60,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
     figure.savefig(path)
 
 
+@_needs_matplotlib
 def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: Path,
                    title: str = "") -> None:
     """Row-normalised confusion matrix (rows: true class, columns: predicted), counts written in
@@ -66,6 +88,7 @@ def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: Path,
     figure.savefig(path)
 
 
+@_needs_matplotlib
 def plot_lesion(report: dict[str, Any], path: Path) -> None:
     """Accuracy against the number of residual blocks deleted (Veit et al. 2016, figure 5),
     beside the accuracy with each single block deleted (their figure 3)."""

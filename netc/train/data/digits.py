@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from netc.train.data.base import DataSet, make_dataset, stratified_split
+from netc.train.errors import TrainError
 
 TEST_SIZE = 297
 # Fixed, not the recipe's seed: every run is scored on the same 297 test images.
@@ -13,7 +14,12 @@ _MAX_VALUE = 16  # pixel values are counts 0..16 (UCI optdigits, 4x4 blocks of a
 
 
 def load_digits(arg: str | None, input_shape: tuple[int, int, int], num_classes: int) -> DataSet:
-    from sklearn.datasets import load_digits as sklearn_digits
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise TrainError("data source 'digits' is scikit-learn's bundled data set, and "
+                         "scikit-learn is not installed",
+                         hint="pip install 'netc[train]', or name another data source") from None
 
     bunch = sklearn_digits()
     images = bunch.images.astype(np.uint8)[:, None, :, :]
