@@ -1,6 +1,7 @@
 """The benchmark scripts run (at tiny sizes on the CPU) and print their side-by-side ratios."""
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -25,3 +26,13 @@ def test_runtime_tiny():
 def test_build_time():
     text = run("build_time.py", "1")
     assert "build resnet152" in text and "spec -> IR resnet1202_cifar" in text
+
+
+def test_gpu_script_refuses_a_machine_without_a_gpu(tmp_path):
+    import os
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "CUDA_VISIBLE_DEVICES": ""}  # a machine with a GPU hides it from this run
+    out = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), str(tmp_path / "logs")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 1 and "no CUDA GPU" in out.stderr
