@@ -1,4 +1,7 @@
-"""Checkpoints: atomic writes, weights-only loads, and every random number generator's state.
+"""Checkpoints: atomic writes, weights-only loads, and the random number generators' states.
+
+The GPU generators are not saved: the trainer reseeds them (with the CPU's) from the seed, the
+rank and the global step wherever a run can resume, so no rank depends on another's saved state.
 
 Everything stored is a tensor or a plain Python value, so ``torch.load(weights_only=True)``
 reads it back: no pickled objects, no code run on load.
@@ -48,10 +51,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def capture_rng(data_generator: torch.Generator) -> dict[str, Any]:
     np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     py_version, py_state, py_gauss = random.getstate()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
     return {
         "torch": torch.get_rng_state(),
-        "cuda": cuda,
         "numpy": {"kind": np_kind, "keys": torch.from_numpy(np_keys.astype(np.int64)),
                   "pos": int(np_pos), "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
         "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64),
@@ -62,8 +63,6 @@ def capture_rng(data_generator: torch.Generator) -> dict[str, Any]:
 
 def restore_rng(states: dict[str, Any], data_generator: torch.Generator) -> None:
     torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"][:torch.cuda.device_count()])
     numpy_state = states["numpy"]
     np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
                          numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))

@@ -6,8 +6,9 @@ the environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK) and joins the proce
 on CPU, NCCL on GPU. Sharding, per-rank batch and rank-0-only output live in the trainer.
 
 With the same global batch, N processes take the steps one process takes, up to rounding in the
-gradient all-reduce, except through batch norm: each rank normalises over its own
-batch_size / N images (torch's SyncBatchNorm, which would pool them, runs on GPU only).
+gradient all-reduce, except through batch norm (each rank normalises over its own
+batch_size / N images; torch's SyncBatchNorm, which would pool them, runs on GPU only) and
+through dropout and drop path, whose masks each rank draws from its own stream.
 """
 
 from __future__ import annotations

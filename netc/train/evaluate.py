@@ -56,7 +56,8 @@ def score(model: torch.nn.Module, split: DeviceSplit, batch_size: int, num_class
         logits = logits.float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
         pairs = labels * num_classes + logits.argmax(dim=1)
-        confusion += torch.bincount(pairs, minlength=num_classes * num_classes).double()
+        # index_add_, not bincount: on CUDA bincount reads the min and max back to the host
+        confusion.index_add_(0, pairs, torch.ones_like(pairs, dtype=torch.float64))
     model.train(was_training)
     return torch.cat([loss_sum.view(1), confusion])
 

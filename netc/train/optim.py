@@ -56,3 +56,14 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved optimizer state but keep the implementation chosen for this device (fused
+    or not): a run may resume on another device than it started on, and a loaded state would
+    otherwise bring the old device's choice with it."""
+    chosen = [{key: group[key] for key in ("fused", "foreach") if key in group}
+              for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, values in zip(optimizer.param_groups, chosen):
+        group.update(values)

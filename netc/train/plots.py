@@ -27,7 +27,10 @@ def _needs_matplotlib(draw: Callable[..., None]) -> Callable[..., bool]:
     def draw_if_possible(*args, **kwargs) -> bool:
         if not can_plot():
             return False
-        draw(*args, **kwargs)
+        try:
+            draw(*args, **kwargs)
+        except ImportError:  # installed but broken (a missing compiled part, say)
+            return False
         return True
     return draw_if_possible
 

@@ -1,9 +1,12 @@
 """The torch trainer: set-up from a recipe, the epoch loop, checkpoints, and exact resume.
 
-Exactness rests on three things: every random draw of the data pipeline comes from one saved
-``torch.Generator``; the learning rate is a pure function of the global step; a checkpoint holds
-the epoch's shuffled order, the step within the epoch and every generator's state, so the steps
-after a resume are the steps an uninterrupted run takes.
+Exactness rests on four things: every random draw of the data pipeline comes from one saved
+``torch.Generator``; the model's own draws (dropout, drop path) come from torch's global
+generators, reseeded from (seed, rank, global step) wherever a resumed run can start; the learning
+rate is a pure function of the global step; a checkpoint holds the epoch's shuffled order, the
+step within the epoch and the data generator's state. So the steps after a resume are the steps an
+uninterrupted run takes, bit for bit on the CPU. On a GPU the same data and learning rates follow,
+but cuDNN's choice of kernels (cudnn.benchmark) may differ between processes, so the bits may too.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from netc.train.distributed import (DistContext, broadcast_buffers, context_from
                                     join_process_group, leave_process_group, sum_across_ranks)
 from netc.train.errors import TrainError
 from netc.train.evaluate import score, summarize
-from netc.train.optim import build_optimizer, set_lr
+from netc.train.optim import build_optimizer, load_optimizer_state, set_lr
 from netc.train.plots import plot_curves
 from netc.train.progress import Progress
 from netc.train.recipe import Recipe, recipe_from_dict
@@ -144,6 +147,7 @@ class _Trainer:
             self.sums.zero_()
             self.train_seconds = 0.0
         order = self.order.to(self.device)  # one copy per epoch, not one per step
+        self._seed_model_randomness()
         self.net.train()
         self._clock = (time.perf_counter(), self.train_seconds, self.step_in_epoch)
         for step in range(self.step_in_epoch, steps):
@@ -162,6 +166,15 @@ class _Trainer:
                 self._read_pending()
             if save:
                 self._save()
+                self._seed_model_randomness()
+
+    def _seed_model_randomness(self) -> None:
+        """Reseed torch's global generators (dropout, drop path) from (seed, rank, global step)
+        at the points a run can resume from: epoch starts and mid-epoch checkpoints. A resumed
+        run then draws what an uninterrupted one draws, and each rank of a distributed run draws
+        its own masks for its own images."""
+        state = np.random.SeedSequence([self.recipe.seed, self.context.rank, self.global_step])
+        torch.manual_seed(int(state.generate_state(1, np.uint64)[0] >> np.uint64(1)))
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """One optimiser step; returns this rank's (loss * images, correct, images), on the
@@ -260,7 +273,7 @@ class _Trainer:
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
+        load_optimizer_state(self.optimizer, payload["optimizer"])
         self.scaler.load_state_dict(payload["scaler"])
         self.epochs_done = int(payload["epoch"])
         self.step_in_epoch = int(payload["step_in_epoch"])

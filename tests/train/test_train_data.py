@@ -91,6 +91,16 @@ def test_imagefolder_split_by_class_folder(tmp_path):
         load_data(f"imagefolder:{tmp_path / 'a'}", (3, 8, 8), 2)
 
 
+def test_a_held_out_split_without_scikit_learn_is_a_clear_error(monkeypatch):
+    import sys
+
+    data = load_data("synthetic:40", (3, 5, 7), 4)
+    monkeypatch.setitem(sys.modules, "sklearn.model_selection", None)  # import fails
+    with pytest.raises(TrainError, match="uses scikit-learn, which is not installed") as err:
+        split_validation(data, 0.25, 0)
+    assert "netc[train]" in err.value.hint
+
+
 def test_synthetic_takes_the_model_shape():
     data = load_data("synthetic:40", (3, 5, 7), 4)
     assert data.train_x.shape == (40, 3, 5, 7) and data.test_x.shape == (10, 3, 5, 7)

@@ -11,7 +11,9 @@ import netc.train.checkpoint as checkpoint_module
 import netc.train.trainer as trainer_module
 from netc.train import load_recipe, resume, train
 from netc.train.checkpoint import atomic_save, load_checkpoint
+from netc.train.distributed import DistContext
 from netc.train.errors import TrainError
+from netc.train.optim import load_optimizer_state
 from netc.train.recipe import recipe_from_dict
 from netc.train.rundir import create_run_dir
 from netc.train.trainer import _Trainer
@@ -116,9 +118,23 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "last.pt")
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, quiet):
+class WithDropout(nn.Module):
+    """TinyCNN whose logits pass through dropout: training draws from torch's global generator."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.drop = TinyCNN(), nn.Dropout(0.3)
+
+    def forward(self, x):
+        return self.drop(self.inner(x))
+
+
+@pytest.mark.parametrize("model", ["resnet", "dropout"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, quiet, model):
     recipe = load_recipe(None, {"epochs": 2, "checkpoint_every_steps": 7})
     source = small_resnet_source()
+    if model == "dropout":
+        source = dataclasses.replace(tiny_cnn_source(), build=WithDropout)
     whole = train(source, recipe, tmp_path / "whole", progress=quiet)
 
     real_save, saves = _Trainer._save, []
@@ -176,3 +192,29 @@ def test_progress_draws_a_bar_on_a_terminal_and_lines_elsewhere():
     assert "ETA 1:05" in live.getvalue()
     assert plain.getvalue() == ("epoch 2/5  train loss 0.5000 acc 90.00%  test loss 0.4000 "
                                 "acc 95.00%  lr 0.01  1234 img/s  1.5s\n")
+
+
+def test_model_randomness_depends_on_seed_rank_and_step():
+    def draws(seed, rank, step):
+        trainer = _Trainer.__new__(_Trainer)  # only what reseeding reads
+        trainer.recipe = load_recipe(None, {"seed": seed})
+        trainer.context = DistContext(rank=rank, world_size=2)
+        trainer.epochs_done, trainer.steps_per_epoch, trainer.step_in_epoch = 1, 10, step
+        trainer._seed_model_randomness()
+        return torch.rand(4)
+
+    assert torch.equal(draws(3, 0, 5), draws(3, 0, 5))
+    for other in [(4, 0, 5), (3, 1, 5), (3, 0, 6)]:
+        assert not torch.equal(draws(3, 0, 5), draws(*other)), other
+
+
+@pytest.mark.parametrize("saved_fused", [True, False])
+def test_a_loaded_optimizer_state_keeps_this_devices_implementation(saved_fused):
+    def sgd(fused):
+        model = nn.Linear(3, 2)
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=fused)
+
+    saved, here = sgd(saved_fused), sgd(not saved_fused)
+    load_optimizer_state(here, saved.state_dict())
+    assert bool(here.param_groups[0]["fused"]) is (not saved_fused)
+    assert here.param_groups[0]["momentum"] == 0.9

@@ -81,7 +81,12 @@ def make_dataset(name: str, classes: tuple[str, ...], train_x: np.ndarray, train
 def stratified_split(labels: np.ndarray, holdout: int | float,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out), stratified by label; ``holdout`` is a count or a fraction."""
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise TrainError(f"holding out {holdout} of {len(labels)} images (a validation or test "
+                         "split) uses scikit-learn, which is not installed",
+                         hint="pip install 'netc[train]'") from None
 
     indices = np.arange(len(labels))
     counts = np.bincount(labels)
