@@ -30,6 +30,7 @@ from netc.train import make_recipe, train
 from netc.train.progress import Progress
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WEIGHT_DECAY = 5e-4  # on every parameter, in the bare steps and in `netc train` alike
 # Dense bf16 tensor-core peaks, most specific name first (an "H100 PCIe" is also an "H100").
 PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0,
                "A100": 312.0}
@@ -38,7 +39,7 @@ PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989
 def make_step(model, batch, size, classes, args, device):
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
-                          fused=device.type == "cuda")
+                          weight_decay=WEIGHT_DECAY, fused=device.type == "cuda")
     loss_fn = torch.nn.CrossEntropyLoss()
     fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
     x = torch.randn(batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
@@ -77,6 +78,7 @@ def train_loop_rate(graph, args) -> float:
     recipe = make_recipe({
         "data": f"synthetic:{steps * args.batch}", "epochs": 2, "batch_size": args.batch,
         "eval_batch_size": args.batch, "lr": 0.01, "schedule": "constant", "augment": False,
+        "weight_decay": WEIGHT_DECAY, "no_decay_on_norm_and_bias": False,
         "precision": "bf16" if args.bf16 else "fp32", "channels_last": True,
         "compile": args.compile, "device": "auto"})
     with tempfile.TemporaryDirectory() as runs:
@@ -117,7 +119,7 @@ def main():
     args.compile = not args.tiny
     args.bf16 = device.type == "cuda"
     if args.tiny:
-        args.batch, args.cifar_batch, args.size, args.rounds, args.per_round = 2, 4, 64, 2, 1
+        args.batch, args.cifar_batch, args.size, args.rounds, args.per_round = 2, 4, 64, 2, 2
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     peak = peak_flops(device, args.peak_tflops)
