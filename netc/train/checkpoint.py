@@ -1,6 +1,6 @@
 """Checkpoints: atomic writes, weights-only loads, and the random number generators' states.
 
-The GPU generators are not saved: the trainer reseeds them (with the CPU's) from the seed, the
+torch's own generators (CPU and GPU) are not saved: the trainer reseeds them from the seed, the
 rank and the global step wherever a run can resume, so no rank depends on another's saved state.
 
 Everything stored is a tensor or a plain Python value, so ``torch.load(weights_only=True)``
@@ -52,7 +52,6 @@ def capture_rng(data_generator: torch.Generator) -> dict[str, Any]:
     np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     py_version, py_state, py_gauss = random.getstate()
     return {
-        "torch": torch.get_rng_state(),
         "numpy": {"kind": np_kind, "keys": torch.from_numpy(np_keys.astype(np.int64)),
                   "pos": int(np_pos), "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
         "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64),
@@ -62,7 +61,6 @@ def capture_rng(data_generator: torch.Generator) -> dict[str, Any]:
 
 
 def restore_rng(states: dict[str, Any], data_generator: torch.Generator) -> None:
-    torch.set_rng_state(states["torch"])
     numpy_state = states["numpy"]
     np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
                          numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
