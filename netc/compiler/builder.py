@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from ..spec.errors import ShapeError, SpecError
 from .ir import Graph, Node, Param
-from .lint import NAME
+from .lint import name_problem
 from .ops import REGISTRY
 
 MAX_NODES = 100_000
+_ARITY_HINT = {None: "join branches with a combinator (residual, parallel) or a dag node's merge",
+               2: "write it as a dag node that reads two inputs: `from: [a, b], merge: mul`",
+               3: "the highway combinator makes this op"}
 
 
 class GraphBuilder:
@@ -18,9 +21,9 @@ class GraphBuilder:
 
     def add(self, name: str, op: str, args: dict, inputs: list[str], loc=None) -> str:
         opdef = REGISTRY[op]
-        if not NAME.match(name):
-            raise SpecError(f"layer name '{name}' is not a dotted path of letters, digits and _",
-                            loc, hint="names become weight keys such as layer1.0.conv1")
+        problem = name_problem(name)
+        if problem:
+            raise SpecError(problem, loc, hint="names become weight keys such as layer1.0.conv1")
         if name in self.graph:
             first = self.graph.node(name).source if name != self.graph.input_name else "the input"
             raise SpecError(f"duplicate layer name '{name}' (first defined at {first})", loc,
@@ -28,6 +31,12 @@ class GraphBuilder:
         if len(self.graph.nodes) >= MAX_NODES:
             raise SpecError(f"the network has more than {MAX_NODES:,} layers; netc stops here", loc,
                             hint="check repeat counts and stage tables")
+        problem = opdef.arity_problem(len(inputs))
+        if problem:
+            raise SpecError(f"{name}: {problem}", loc, hint=_ARITY_HINT.get(opdef.arity))
+        unknown = [a for a in args if a not in opdef.args]
+        if unknown:
+            raise SpecError(f"unknown argument '{unknown[0]}' for {op}", loc)
         in_shapes = [self.graph.shape_of(i) for i in inputs]
         try:
             attrs = opdef.resolve(args, in_shapes)

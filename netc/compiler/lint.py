@@ -1,26 +1,55 @@
-"""`lint()`: the graph invariants every backend relies on, with messages that say what to fix."""
+"""`lint()`: the graph invariants every backend relies on, with messages that say what to fix.
+
+A graph is linted before any backend sees it, whether expansion made it or it was read from a
+file: names are dotted identifiers, every op is registered and gets its number of inputs, every
+attribute has its op's declared type and range, and each node's shape, parameters and MACs are
+what the op's rules give for its attributes and inputs. A graph that passes holds nothing but
+plain, checked values, so no text can travel from it into emitted source.
+"""
 from __future__ import annotations
 
+import keyword
 import re
 
-from ..spec.errors import Location, SpecError
-from .ir import Graph
+from ..spec.errors import Location, ShapeError, SpecError
+from .ops.attr_types import MAX_CHANNELS, MAX_INPUT_ELEMENTS, MAX_PARAMS, MAX_SPATIAL
+from .ir import Graph, Node
+from .ops import REGISTRY
 
-NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+_PART = re.compile(r"[A-Za-z0-9_]+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class LintError(SpecError):
     pass
 
 
-def lint(graph: Graph) -> None:
+def name_problem(name) -> str | None:
+    """Why `name` cannot name a layer (a weight key such as layer1.0.conv1); None if it can."""
+    if not isinstance(name, str):
+        return f"a layer name must be text, found {type(name).__name__}"
+    shown = repr(name)[1:-1][:60]
+    for part in name.split("."):
+        if not _PART.fullmatch(part):
+            return f"layer name '{shown}' is not a dotted path of letters, digits and _"
+        if keyword.iskeyword(part):
+            return f"layer name '{shown}' uses the Python keyword '{part}'"
+        if part.startswith("__") and part.endswith("__"):
+            return f"layer name '{shown}' uses '{part}', a name Python reserves"
+    return None
+
+
+def lint(graph: Graph, origin: str | None = None) -> None:
+    """Raise a LintError at the first broken invariant. `origin` names the file a graph was read
+    from; its errors are located there rather than at the spec positions the file claims."""
+    _check_graph(graph, origin)
     seen = {graph.input_name}
-    owners: dict[str, str] = {}
+    total = 0
     for node in graph.nodes:
-        loc = _where(node)
-        if not NAME.match(node.name):
-            raise LintError(f"node name '{node.name}' is not a dotted path of letters, digits and _",
-                            loc)
+        loc = Location(origin, 0, 0) if origin else _where(node)
+        problem = name_problem(node.name)
+        if problem:
+            raise LintError(problem, loc, hint="names become weight keys such as layer1.0.conv1")
         if node.name in seen:
             raise LintError(f"duplicate node name '{node.name}' (at {node.source}); "
                             "every layer needs its own name", loc, hint="rename one of them")
@@ -28,20 +57,78 @@ def lint(graph: Graph) -> None:
             if parent in seen and parent != graph.input_name:
                 raise LintError(f"'{node.name}' is nested under '{parent}', which is itself a layer",
                                 loc, hint=f"rename '{parent}' or this layer's enclosing level")
-        owners[node.name] = node.source
         for src in node.inputs:
             if src not in seen:
                 raise LintError(f"node '{node.name}' reads '{src}', which is not defined before it "
                                 "(loops or disconnected nodes)", loc)
+        _check_node(graph, node, loc)
+        total += node.param_count()
+        if total > MAX_PARAMS:
+            raise LintError(f"the network passes {MAX_PARAMS:,} parameters at '{node.name}'", loc,
+                            hint="check the widths and repeat counts")
         seen.add(node.name)
     for out in graph.outputs:
         if out not in seen:
-            raise LintError(f"graph output '{out}' is not a node")
+            raise LintError(f"graph output '{out}' is not a node", _at(origin))
     used = {src for n in graph.nodes for src in n.inputs} | set(graph.outputs)
     dangling = [n.name for n in graph.nodes if n.name not in used]
     if dangling:
         raise LintError(f"nodes whose output is never used: {', '.join(dangling[:5])}",
-                        _where(graph.node(dangling[0])), hint="connect them or remove them")
+                        _at(origin) or _where(graph.node(dangling[0])),
+                        hint="connect them or remove them")
+
+
+def _check_graph(graph: Graph, origin) -> None:
+    loc = _at(origin)
+    for what, value in (("network name", graph.name), ("input name", graph.input_name)):
+        if not isinstance(value, str) or not _IDENT.fullmatch(value) or keyword.iskeyword(value):
+            raise LintError(f"the {what} {value!r:.60} is not an identifier", loc)
+    shape = graph.input_shape
+    if (not isinstance(shape, list) or len(shape) not in (1, 3)
+            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)):
+        raise LintError(f"the input shape {shape!r:.60} is not [features] or [C, H, W]", loc)
+    elements = 1
+    for d in shape:
+        elements *= d
+    if shape[0] > MAX_CHANNELS or max(shape[1:], default=0) > MAX_SPATIAL \
+            or elements > MAX_INPUT_ELEMENTS:
+        raise LintError(f"the input shape {'x'.join(map(str, shape))} is beyond netc's limits "
+                        f"({MAX_CHANNELS:,} channels, {MAX_SPATIAL:,} pixels a side, "
+                        f"{MAX_INPUT_ELEMENTS:,} values)", loc)
+    if not graph.outputs or not all(isinstance(o, str) for o in graph.outputs):
+        raise LintError("the graph names no outputs", loc)
+
+
+def _check_node(graph: Graph, node: Node, loc) -> None:
+    opdef = REGISTRY.get(node.op) if isinstance(node.op, str) else None
+    if opdef is None:
+        raise LintError(f"node '{node.name}' has the unknown op {node.op!r:.40}", loc)
+    problem = opdef.arity_problem(len(node.inputs))
+    if problem:
+        raise LintError(f"{node.name}: {problem}", loc)
+    if not isinstance(node.attrs, dict) or set(node.attrs) != set(opdef.attrs):
+        found = sorted(map(str, node.attrs)) if isinstance(node.attrs, dict) else node.attrs
+        raise LintError(f"{node.name}: {node.op} has attributes {sorted(opdef.attrs)}, "
+                        f"found {found!r:.80}", loc)
+    for attr, kind in opdef.attrs.items():
+        problem = kind.problem(node.attrs[attr])
+        if problem:
+            raise LintError(f"{node.name}: {node.op} attribute '{attr}': {problem}", loc)
+    in_shapes = [graph.shape_of(i) for i in node.inputs]
+    try:
+        shape = opdef.infer(node.attrs, in_shapes)
+        params = [[n, list(s), k] for n, s, k in opdef.params(node.attrs, in_shapes)]
+        macs = int(opdef.macs(node.attrs, in_shapes, shape))
+    except ShapeError as exc:
+        raise LintError(f"{node.name}: {exc.message}", loc) from None
+    held = [[p.name, p.shape, p.kind] for p in node.params]
+    if node.shape != shape or held != params or node.macs != macs:
+        raise LintError(f"{node.name}: its shape, parameters or MACs are not what {node.op} "
+                        f"gives for its attributes and inputs", loc)
+
+
+def _at(origin) -> Location | None:
+    return Location(origin, 0, 0) if origin else None
 
 
 def _where(node) -> Location | None:

@@ -13,7 +13,8 @@ from ..compiler.ops import REGISTRY
 from ..compiler.ops.schema_types import BOOL, EXPR, NUMBER, POS_INT, PROB, either
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*(?![\s\S])"  # no trailing newline: Python's $ allows one
+PART = r"^[A-Za-z0-9_]+(?![\s\S])"  # one part of a layer name: layer1.0.conv1
 NAME = {"type": "string", "description": "a name; may use {expr} parts, e.g. layer{stage}"}
 ITEMS = {"$ref": "#/$defs/items"}
 MERGE = {"enum": ["add", "concat"]}
@@ -61,7 +62,7 @@ COMBINATORS = {
     "dag": _args({
         "nodes": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["name"],
-            "properties": {"name": {"type": "string", "pattern": IDENT},
+            "properties": {"name": {"type": "string", "pattern": PART},
                            "from": {"anyOf": [{"type": "string"},
                                               {"type": "array", "items": {"type": "string"},
                                                "minItems": 1}]},
@@ -82,8 +83,17 @@ def _op_args(op) -> dict:
     return _args(op.args, op.required)
 
 
+def _known() -> dict:
+    """Every op and combinator with the schema of its arguments."""
+    return {**{name: _op_args(op) for name, op in REGISTRY.items()}, **COMBINATORS}
+
+
+def _known_refs() -> dict:
+    return {name: {"$ref": f"#/$defs/args/{name}"} for name in _known()}
+
+
 def _item() -> dict:
-    known = {**{name: _op_args(op) for name, op in REGISTRY.items()}, **COMBINATORS}
+    known = _known_refs()
     return {
         "description": "a layer: an op, a block or a combinator, written `name` or `{name: {args}}`",
         "type": ["string", "object"],
@@ -121,13 +131,18 @@ def build_schema() -> dict:
         },
         "$defs": {
             "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+            "args": _known(),
             "item": _item(),
             "defaults": {"type": "object", "properties": defaults, "additionalProperties": False},
             "blocks": {"type": "object", "propertyNames": {"pattern": IDENT},
                        "additionalProperties": {"$ref": "#/$defs/block"}},
+            # A block is defined by `body:`, an op, a combinator or another block (whose
+            # arguments bind_params checks): each form is validated as it would be in a body.
             "block": {"type": "object", "minProperties": 1, "properties": {
                 "params": PARAM_DECLS, "defaults": {"$ref": "#/$defs/defaults"},
-                "doc": {"type": "string"}, "body": ITEMS}},
+                "doc": {"type": "string"}, "body": ITEMS, **_known_refs()},
+                "additionalProperties": {"type": ["object", "null"]},
+                "propertyNames": {"pattern": IDENT}},
         },
     }
 

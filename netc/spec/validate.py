@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 
 import jsonschema
@@ -13,10 +14,26 @@ from ..compiler.ops.schema_types import EXPR
 from .schema import SCHEMA_PATH, library_schema
 
 
+def _is_integer(checker, value) -> bool:
+    # JSON Schema counts 10.0 as an integer; a width or a kernel written 10.0 or 1e5 is a slip.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker, value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))  # NaN and infinities are no size, rate or epsilon
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}))
+
+
 @lru_cache(maxsize=None)
 def _validator(kind: str):
     schema = json.loads(SCHEMA_PATH.read_text()) if kind == "spec" else library_schema()
-    return jsonschema.Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 def check_schema(doc, filename: str, kind: str = "spec") -> None:
@@ -188,7 +205,7 @@ def _found(value) -> str:
 
 @lru_cache(maxsize=None)
 def _arg_validator(schema_text: str):
-    return jsonschema.Draft202012Validator(json.loads(schema_text))
+    return _Validator(json.loads(schema_text))
 
 
 def value_problem(schema: dict, value) -> str | None:

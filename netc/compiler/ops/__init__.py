@@ -30,6 +30,16 @@ class OpDef:
     defaults: dict = field(default_factory=dict)
     arity: int | None = 1  # None: two or more inputs
     doc: str = ""
+    attrs: dict = field(default_factory=dict)  # IR attribute -> its type (attr_types)
+
+    def arity_problem(self, count: int) -> str | None:
+        """Why `count` inputs do not suit this op; None when they do."""
+        if self.arity is None:
+            return None if count >= 2 else f"{self.name} joins two or more inputs, got {count}"
+        if count != self.arity:
+            what = "one input" if self.arity == 1 else f"{self.arity} inputs"
+            return f"{self.name} takes {what}, got {count}"
+        return None
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -62,7 +72,7 @@ def _load_all() -> None:
     import pkgutil
 
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name != "schema_types":
+        if info.name not in ("schema_types", "attr_types"):
             importlib.import_module(f"{__name__}.{info.name}")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import OpDef, register
+from .attr_types import FINITE
 from .schema_types import NUMBER
 
 
@@ -15,4 +16,5 @@ for _name in ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hardswish", "
 
 register(OpDef("leaky_relu", args={"slope": NUMBER}, defaults={"slope": 0.01},
                resolve=lambda a, s: {"slope": float(a["slope"])}, infer=_same,
+               attrs={"slope": FINITE},
                doc="leaky ReLU with negative slope"))

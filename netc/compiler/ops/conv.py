@@ -5,7 +5,8 @@ import math
 
 from ...spec.errors import ShapeError
 from . import OpDef, fmt, register, spatial
-from .schema_types import BOOL, NUMBER, PADDING, PAIR, POS_INT
+from .attr_types import CHANNELS, FLAG, PAIR as PAIR_T, PROBABILITY, SIDES, Float
+from .schema_types import BOOL, CHANNELS_ARG, EPS, MOMENTUM, PADDING, PAIR
 
 
 def pair(value) -> list[int]:
@@ -74,8 +75,10 @@ def _conv_macs(attrs, in_shapes, out):
 
 register(OpDef(
     "conv2d", doc="2-D convolution; `groups: ${in.channels}` makes it depthwise",
-    args={"out": POS_INT, "kernel": PAIR, "stride": PAIR, "pad": PADDING, "dilation": PAIR,
-          "groups": POS_INT, "bias": BOOL},
+    args={"out": CHANNELS_ARG, "kernel": PAIR, "stride": PAIR, "pad": PADDING, "dilation": PAIR,
+          "groups": CHANNELS_ARG, "bias": BOOL},
+    attrs={"in_channels": CHANNELS, "out_channels": CHANNELS, "kernel": PAIR_T, "stride": PAIR_T,
+           "padding": SIDES, "dilation": PAIR_T, "groups": CHANNELS, "bias": FLAG},
     required=("out", "kernel"),
     defaults={"stride": 1, "pad": 0, "dilation": 1, "groups": 1, "bias": True},
     resolve=_conv_resolve, infer=_conv_infer, params=_conv_params, macs=_conv_macs))
@@ -90,7 +93,8 @@ def _linear_resolve(args, in_shapes):
 
 register(OpDef(
     "linear", doc="fully connected layer",
-    args={"out": POS_INT, "bias": BOOL}, required=("out",), defaults={"bias": True},
+    args={"out": CHANNELS_ARG, "bias": BOOL}, required=("out",), defaults={"bias": True},
+    attrs={"in_features": CHANNELS, "out_features": CHANNELS, "bias": FLAG},
     resolve=_linear_resolve,
     infer=lambda a, s: [a["out_features"]],
     params=lambda a, s: [("weight", [a["out_features"], a["in_features"]], "weight")]
@@ -108,7 +112,9 @@ def _bn_params(attrs, in_shapes):
 register(OpDef(
     "batchnorm",
     doc="batch normalisation over channels; momentum in torch's convention (0.1 == Keras 0.9)",
-    args={"eps": NUMBER, "momentum": NUMBER, "scale": BOOL, "center": BOOL},
+    args={"eps": EPS, "momentum": MOMENTUM, "scale": BOOL, "center": BOOL},
+    attrs={"num_features": CHANNELS, "eps": Float(0.0, 1.0, lo_open=True), "momentum": PROBABILITY,
+           "scale": FLAG, "center": FLAG},
     defaults={"eps": 1e-5, "momentum": 0.1, "scale": True, "center": True},
     resolve=lambda a, s: {"num_features": s[0][0], "eps": float(a["eps"]),
                           "momentum": float(a["momentum"]), "scale": a["scale"], "center": a["center"]},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ...spec.errors import ShapeError
 from . import OpDef, fmt, register
+from .attr_types import Enum
 
 
 def _equal(op):
@@ -33,6 +34,7 @@ def _mul_infer(attrs, in_shapes):
 register(OpDef("add", args={}, resolve=lambda a, s: {}, infer=_equal("add"), arity=None,
                doc="element-wise sum of two or more inputs"))
 register(OpDef("concat", args={}, resolve=lambda a, s: {"axis": 0}, infer=_concat_infer, arity=None,
+               attrs={"axis": Enum((0,))},
                doc="concatenation along channels"))
 register(OpDef("mul", args={}, resolve=lambda a, s: {}, infer=_mul_infer, arity=2,
                doc="element-wise product (the second input may be a C x 1 x 1 gate)"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ...spec.errors import ShapeError
 from . import OpDef, register, spatial
 from .conv import explicit_padding, pair, window_shape
+from .attr_types import FLAG, PAIR as PAIR_T, SIDES, Ints
 from .schema_types import BOOL, PADDING, PAIR
 
 
@@ -31,10 +32,13 @@ def _window_infer(op):
 
 
 WINDOW_ARGS = {"kernel": PAIR, "stride": PAIR, "pad": PADDING, "ceil_mode": BOOL}
+WINDOW_ATTRS = {"kernel": PAIR_T, "stride": PAIR_T, "padding": SIDES, "dilation": Ints(2, 1, 1),
+                "ceil_mode": FLAG}
 for _op, _extra, _doc in (("maxpool", {}, "max pooling (padding counts as -inf)"),
                           ("avgpool", {"count_include_pad": BOOL}, "average pooling")):
     register(OpDef(
         _op, doc=_doc, args={**WINDOW_ARGS, **_extra}, required=("kernel",),
+        attrs={**WINDOW_ATTRS, **({"count_include_pad": FLAG} if _extra else {})},
         defaults={"stride": None, "pad": 0, "ceil_mode": False,
                   **({"count_include_pad": True} if _extra else {})},
         resolve=_window_resolve(_op), infer=_window_infer(_op)))
@@ -54,4 +58,5 @@ def _adaptive_resolve(args, in_shapes):
 register(OpDef(
     "adaptive_avgpool", doc="average pooling to a fixed output size (torchvision's AlexNet, VGG)",
     args={"out": PAIR}, required=("out",), resolve=_adaptive_resolve,
+    attrs={"output_size": PAIR_T},
     infer=lambda a, s: [s[0][0], *a["output_size"]]))

@@ -5,7 +5,8 @@ import math
 
 from ...spec.errors import ShapeError
 from . import OpDef, register, spatial
-from .schema_types import NONNEG_INT, POS_INT, PROB, either
+from .attr_types import MAX_WINDOW, PROBABILITY, SIDES as SIDES_T, Enum, Float, Int
+from .schema_types import CHANNELS_ARG, PROB, SIDES, either
 
 
 def _flatten_infer(attrs, in_shapes):
@@ -17,7 +18,7 @@ def _flatten_infer(attrs, in_shapes):
 
 register(OpDef("flatten", args={}, resolve=lambda a, s: {}, infer=_flatten_infer,
                doc="flatten C x H x W to C*H*W in channels-first order"))
-register(OpDef("dropout", args={"p": PROB}, defaults={"p": 0.5},
+register(OpDef("dropout", args={"p": PROB}, defaults={"p": 0.5}, attrs={"p": PROBABILITY},
                resolve=lambda a, s: {"p": float(a["p"])}, infer=lambda a, s: list(s[0]),
                doc="dropout with drop probability p"))
 
@@ -25,16 +26,16 @@ register(OpDef("dropout", args={"p": PROB}, defaults={"p": 0.5},
 def _pad_resolve(args, in_shapes):
     spatial(in_shapes[0], "pad")
     p = args["pad"]
-    padding = [p] * 4 if isinstance(p, int) else (
-        [p[0], p[0], p[1], p[1]] if len(p) == 2 else list(p))
+    if isinstance(p, int) or len(p) == 1:
+        padding = [p if isinstance(p, int) else p[0]] * 4
+    else:
+        padding = [p[0], p[0], p[1], p[1]] if len(p) == 2 else list(p)
     return {"padding": padding}
 
 
 register(OpDef(
     "pad", doc="zero padding [top, bottom, left, right]",
-    args={"pad": either({"type": "integer", "minimum": 0},
-                        {"type": "array", "items": NONNEG_INT, "minItems": 2, "maxItems": 4})},
-    required=("pad",), resolve=_pad_resolve,
+    args={"pad": SIDES}, required=("pad",), resolve=_pad_resolve, attrs={"padding": SIDES_T},
     infer=lambda a, s: [s[0][0], s[0][1] + sum(a["padding"][:2]), s[0][2] + sum(a["padding"][2:])]))
 
 
@@ -50,7 +51,10 @@ def _channel_pad_resolve(args, in_shapes):
 register(OpDef(
     "channel_pad",
     doc="zero-padding shortcut (He et al. 2016, option A): subsample by stride, pad channels with zeros",
-    args={"out": POS_INT, "stride": POS_INT}, required=("out",), defaults={"stride": 1},
+    args={"out": CHANNELS_ARG, "stride": either({"type": "integer", "minimum": 1,
+                                                 "maximum": MAX_WINDOW})},
+    required=("out",), defaults={"stride": 1},
+    attrs={"stride": Int(1, MAX_WINDOW), "before": Int(0), "after": Int(0)},
     resolve=_channel_pad_resolve,
     infer=lambda a, s: [s[0][0] + a["before"] + a["after"],
                         math.ceil(s[0][1] / a["stride"]), math.ceil(s[0][2] / a["stride"])]))
@@ -68,4 +72,5 @@ register(OpDef(
         "training; scale: 'test' multiplies by 1-p at test time (Huang et al. 2016), "
         "'train' divides by 1-p in training",
     args={"p": PROB, "scale": {"enum": ["test", "train"]}}, required=("p",),
-    defaults={"scale": "test"}, resolve=_drop_path_resolve, infer=lambda a, s: list(s[0])))
+    defaults={"scale": "test"}, resolve=_drop_path_resolve, infer=lambda a, s: list(s[0]),
+    attrs={"p": Float(0.0, 1.0, hi_open=True), "scale": Enum(("test", "train"))}))
