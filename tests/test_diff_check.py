@@ -92,3 +92,57 @@ def test_check_json_and_exit_1_on_a_wrong_layout(spec, monkeypatch):
     assert alone["conv"] > 1e-3 and alone["fc"] < 1e-5
     assert chained["fc"] > 1e-3 and report["final"]["keras"] == chained["fc"]
     assert not report["ok"]
+
+
+def _check_json(spec):
+    done = CliRunner().invoke(main, ["check", spec, "--json"])
+    return done.exit_code, json.loads(done.output)
+
+
+def test_check_limits_follow_float32_rounding(spec):
+    code, report = _check_json(spec)
+    assert code == 0 and report["ok"]
+    rows = {row["name"]: row for row in report["nodes"]}
+    unit = 2.0 ** -24
+    # conv sums 3*3*3 = 27 products per output, fc 72; two implementations, LAMBDA 4, +4 roundings
+    assert rows["conv"]["limit"] == pytest.approx(2 * 4 * unit * (27 + 4) * rows["conv"]["scale"])
+    assert rows["fc"]["limit"] == pytest.approx(2 * 4 * unit * (72 + 4) * rows["fc"]["scale"])
+    assert rows["conv"]["limit"] < 2e-5 * rows["conv"]["scale"]
+    for backend in ("torch", "keras"):
+        assert 0 < report["final_exact"][backend] <= report["final_limit"]
+    assert report["final_limit"] < 1e-3 * rows["fc"]["scale"]
+
+
+def test_check_catches_one_slightly_wrong_kernel_element(spec, monkeypatch):
+    # One of conv's 216 weights off by 1% of the largest: a few outputs move by ~1e-3 of the
+    # node's scale, against a limit of ~1.5e-5 of it.
+    real = KerasBackend.import_weights
+
+    def nudged(self, model, graph, weights):
+        weights = dict(weights)
+        kernel = weights["conv.weight"].copy()
+        kernel[3, 1, 1, 1] += 0.01 * abs(kernel).max()
+        real(self, model, graph, {**weights, "conv.weight": kernel})
+
+    monkeypatch.setattr(KerasBackend, "import_weights", nudged)
+    code, report = _check_json(spec)
+    assert code == 1 and not report["ok"]
+    assert report["failed"] == ["conv"]
+    assert report["drifted"] == ["keras"]
+
+
+def test_check_catches_a_different_batchnorm_epsilon(spec, monkeypatch):
+    # Keras's default epsilon (1e-3) where the IR says 1e-5: outputs move by ~5e-4 / variance.
+    from netc.backends.keras import keras_name
+
+    real = KerasBackend.load
+
+    def other_eps(self, source, graph):
+        model = real(self, source, graph)
+        model.get_layer(keras_name("bn")).epsilon = 1e-3
+        return model
+
+    monkeypatch.setattr(KerasBackend, "load", other_eps)
+    code, report = _check_json(spec)
+    assert code == 1 and not report["ok"]
+    assert report["failed"] == ["bn"]

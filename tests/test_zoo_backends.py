@@ -1,7 +1,10 @@
 """Every spec of the zoo on both backends, at a reduced input size: `netc diff` is clean (each
 backend holds exactly the parameters the IR predicts, kind by kind) and `netc check` passes
-(torch and Keras agree node by node within 1e-4 on shared random weights). The paper specs,
-which have no reference implementation, also take a Keras training step (forward + backward)."""
+(on shared random weights, torch and Keras agree node by node within what two float32
+implementations of each op can differ by, and each backend's output is within float32 rounding,
+propagated through the network, of the graph run in float64: netc.crosscheck.tolerance). The
+paper specs, which have no reference implementation, also take a Keras training step (forward +
+backward)."""
 import numpy as np
 import pytest
 
@@ -49,12 +52,14 @@ def test_diff_is_clean(graph):
 def test_check_passes_node_by_node(graph):
     spec, g = graph
     report = numeric_check(g)
-    assert report["ok"], report["failed"][:5]
-    # End to end, float32 rounding compounds with depth (seen: 2.3e-4 after ResNet-101's 100
-    # layers, whose every node agrees to 1e-6 alone); the final output must agree to 1e-3 of its
-    # own magnitude.
-    out = next(r for r in report["nodes"] if r["name"] in g.outputs)
-    assert report["final"]["keras"] <= 1e-3 * max(1.0, out["scale"]), (report["final"], out["scale"])
+    assert not report["failed"], [(r["name"], r["max_abs_error"], r["limit"]) for r in report["nodes"]
+                                  if r["name"] in report["failed"][:5]]
+    # End to end, float32 rounding compounds with depth and a plain deep net amplifies it (plain56
+    # ends ~1e-3 from float64 on a 0.4 output); each backend must stay within that rounding as
+    # this network propagates it, so the two backends within twice that of each other.
+    assert not report["drifted"], (report["final_exact"], report["final_limit"])
+    assert report["final"]["keras"] <= 2 * report["final_limit"], (report["final"], report["final_limit"])
+    assert report["ok"]
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.startswith("papers/")])

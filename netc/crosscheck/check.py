@@ -13,13 +13,12 @@ from ..backends import get_backend
 from ..backends.base import load_source
 from ..compiler.ir import Graph
 from ..weights import random_weights
-
-# float32: max abs error 1e-4 for values of magnitude up to 1; above, 1e-4 of the node's largest
-# |value| (a deep residual stream reaches tens, where rounding alone is ~1e-6 of it per layer).
-TOLERANCE = 1e-4
+from .tolerance import RULE, implementation_bound, local_bound, rounding_noise
 
 
-def _torch_values(model, graph: Graph, x: np.ndarray, feed=None) -> dict[str, np.ndarray]:
+def _torch_values(model, graph: Graph, x: np.ndarray, feed=None, hook=None) -> dict[str, np.ndarray]:
+    """With `hook(name, value) -> value`, each node's value passes through it before any later
+    node reads it."""
     import torch
 
     from ..backends.torch.emit import module_ref
@@ -29,15 +28,15 @@ def _torch_values(model, graph: Graph, x: np.ndarray, feed=None) -> dict[str, np
     for node in graph.nodes:
         args = [f"src[{s!r}]" for s in node.inputs]
         _, expr = EMITTERS[node.op](node, module_ref(node.name), args, False)
-        lines.append(f"    val[{node.name!r}] = {expr}")
-    source = ("import torch\nimport torch.nn.functional as F\n\n\ndef replay(self, val, src):\n"
+        lines.append(f"    val[{node.name!r}] = hook({node.name!r}, {expr})")
+    source = ("import torch\nimport torch.nn.functional as F\n\n\ndef replay(self, val, src, hook):\n"
               + "\n".join(lines) + "\n    return val\n")
     replay = load_source(source, f"netc_replay_{graph.content_hash()}").replay
     model.eval()
     val = {graph.input_name: torch.from_numpy(x)}
     src = val if feed is None else {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feed.items()}
     with torch.no_grad():
-        out = replay(model, val, src)
+        out = replay(model, val, src, hook or (lambda name, value: value))
     return {k: v.numpy() for k, v in out.items() if k != graph.input_name}
 
 
@@ -116,14 +115,40 @@ def calibrated_weights(graph: Graph, seed: int = 0, batch: int = 4) -> dict[str,
     return weights
 
 
-def numeric_check(graph: Graph, backends=("torch", "keras"), seed: int = 0, batch: int = 1,
-                  tolerance: float = TOLERANCE) -> dict:
+def exact_values(graph: Graph, weights: dict[str, np.ndarray], x: np.ndarray,
+                 noise: dict[str, float] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every node's value from the torch graph run in float64. With `noise` (IR name -> bound),
+    each node's output is moved by a random sign times its bound before later nodes read it
+    (`tolerance.rounding_noise`), a stand-in for float32 rounding."""
+    import torch
+
+    impl = get_backend("torch")
+    model = impl.load(impl.emit(graph), graph)
+    impl.import_weights(model, graph, weights)
+    model.double()
+    rng = np.random.default_rng(seed)
+    hook = None if noise is None else (
+        lambda name, v: v + torch.from_numpy(rounding_noise(noise[name], tuple(v.shape), rng)))
+    return _torch_values(model, graph, x.astype(np.float64), hook=hook)
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+
+
+def numeric_check(graph: Graph, backends=("torch", "keras"), seed: int = 0, batch: int = 1) -> dict:
     """Build each backend, load the same random canonical weights (`calibrated_weights`), run
-    one input through each, and compare every node with the first backend's in two ways:
-    `max_abs_error`, the node computed alone from the reference's values of its inputs (what
-    passes or fails: it locates a wrong op exactly), and `chained_error`, the whole network run
-    end to end (float32 rounding grows with depth in a random deep network, so it is shown, with
-    the final output's, but not judged). Returns the report as plain data."""
+    one input through each, and judge two things by the rule of `tolerance`:
+
+    - `max_abs_error`: every node of every other backend computed alone from the first
+      backend's values of its inputs, against the first backend; each must stay within the
+      node's `limit` (two float32 implementations of one op). This locates a wrong op exactly.
+    - `exact_error`: every backend's whole network end to end against the graph run in float64;
+      at the outputs each must stay within `chain_limit`, float32 rounding propagated through this
+      network (`final_exact`, `final_limit`).
+
+    `chained_error` (end to end, against the first backend) is shown, with `final`, the outputs'.
+    Returns the report as plain data."""
     weights = calibrated_weights(graph, seed)
     x = np.random.default_rng(seed + 1).standard_normal((batch, *graph.input_shape)).astype(np.float32)
     ref, others = backends[0], backends[1:]
@@ -135,41 +160,69 @@ def numeric_check(graph: Graph, backends=("torch", "keras"), seed: int = 0, batc
     chained = {name: node_values(name, models[name], graph, x) for name in backends}
     feed = {graph.input_name: x, **chained[ref]}
     alone = {name: node_values(name, models[name], graph, x, feed) for name in others}
+    exact = exact_values(graph, weights, x)
+    inputs = {n.name: [graph.shape_of(s) for s in n.inputs] for n in graph.nodes}
+    scale = {n.name: float(np.max(np.abs(exact[n.name]))) if exact[n.name].size else 0.0
+             for n in graph.nodes}
+    one = {n.name: implementation_bound(n, inputs[n.name], scale[n.name]) for n in graph.nodes}
+    perturbed = exact_values(graph, weights, x, noise=one, seed=seed + 3)
     rows = []
     for node in graph.nodes:
-        a = chained[ref][node.name]
-        gap = lambda v: float(np.max(np.abs(a - v[node.name]))) if a.size else 0.0
-        scale = float(np.max(np.abs(a))) if a.size else 0.0
-        rows.append({"name": node.name, "op": node.op, "scale": scale,
-                     "max_abs_error": {b: gap(alone[b]) for b in others},
-                     "chained_error": {b: gap(chained[b]) for b in others},
-                     "limit": tolerance * max(1.0, scale)})
-    final = {b: max(r["chained_error"][b] for r in rows if r["name"] in graph.outputs) for b in others}
+        name = node.name
+        rows.append({"name": name, "op": node.op, "scale": scale[name],
+                     "limit": local_bound(node, inputs[name], scale[name]),
+                     "max_abs_error": {b: _max_abs(alone[b][name], chained[ref][name]) for b in others},
+                     "chained_error": {b: _max_abs(chained[b][name], chained[ref][name]) for b in others},
+                     "exact_error": {b: _max_abs(chained[b][name], exact[name]) for b in backends},
+                     "chain_limit": _max_abs(perturbed[name], exact[name])})
+    outs = [r for r in rows if r["name"] in graph.outputs]
+    final = {b: max(r["chained_error"][b] for r in outs) for b in others}
+    final_exact = {b: max(r["exact_error"][b] for r in outs) for b in backends}
+    final_limit = min(r["chain_limit"] for r in outs)
     worst = max((e for r in rows for e in r["max_abs_error"].values()), default=0.0)
     failed = [r["name"] for r in rows if max(r["max_abs_error"].values(), default=0.0) > r["limit"]]
+    drifted = [b for b in backends if any(r["exact_error"][b] > r["chain_limit"] for r in outs)]
     return {"name": graph.name, "input": [batch, *graph.input_shape], "reference": ref,
-            "backends": list(backends), "tolerance": tolerance, "nodes": rows, "final": final,
-            "worst": worst, "failed": failed, "ok": not failed}
+            "backends": list(backends), "rule": RULE, "nodes": rows, "final": final,
+            "final_exact": final_exact, "final_limit": final_limit, "worst": worst,
+            "worst_ratio": max((max(r["max_abs_error"].values(), default=0.0) / r["limit"]
+                                for r in rows if r["limit"] > 0), default=0.0),
+            "failed": failed, "drifted": drifted, "ok": not failed and not drifted}
 
 
 def check_text(report: dict) -> str:
-    others = report["backends"][1:]
-    head = ["node", "op", "max |value|", *(f"alone: err ({b})" for b in others),
-            *(f"chained: err ({b})" for b in others)]
+    others, everyone = report["backends"][1:], report["backends"]
+    head = ["node", "op", "max |value|", *(f"alone: err ({b})" for b in others), "alone: limit",
+            *(f"chained: err ({b})" for b in others),
+            *(f"vs float64 ({b})" for b in everyone), "chain limit"]
     rows = [[r["name"], r["op"], f"{r['scale']:.3g}",
              *(f"{r['max_abs_error'][b]:.2e}" + (" <-" if r["max_abs_error"][b] > r["limit"] else "")
                for b in others),
-             *(f"{r['chained_error'][b]:.2e}" for b in others)] for r in report["nodes"]]
+             f"{r['limit']:.2e}",
+             *(f"{r['chained_error'][b]:.2e}" for b in others),
+             *(f"{r['exact_error'][b]:.2e}" for b in everyone),
+             f"{r['chain_limit']:.2e}"] for r in report["nodes"]]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     shape = "x".join(map(str, report["input"]))
     lines = [f"{report['name']}: input {shape}, {report['reference']} as reference; max abs error of "
-             "each node computed alone from the reference's inputs, and of the whole chain",
+             "each node computed alone from the reference's inputs, and of the whole chain against "
+             f"the reference and against the graph run in float64",
              fmt(head), "  ".join("-" * w for w in widths), *map(fmt, rows), ""]
     for b in others:
         lines.append(f"final output, {b} vs {report['reference']}, end to end: "
                      f"max abs error {report['final'][b]:.2e}")
-    verdict = "ok" if report["ok"] else f"FAILED at {len(report['failed'])} nodes, first {report['failed'][0]}"
-    lines.append(f"{verdict}: worst node error {report['worst']:.2e} (tolerance {report['tolerance']:.0e}, "
-                 "times the node's max |value| where that exceeds 1)")
+    for b in everyone:
+        lines.append(f"final output, {b} vs float64, end to end: max abs error "
+                     f"{report['final_exact'][b]:.2e} (limit {report['final_limit']:.2e})"
+                     + ("  <- DRIFTED" if b in report["drifted"] else ""))
+    if report["ok"]:
+        verdict = "ok"
+    elif report["failed"]:
+        verdict = f"FAILED at {len(report['failed'])} nodes, first {report['failed'][0]}"
+    else:
+        verdict = f"FAILED end to end: {', '.join(report['drifted'])} beyond float32 rounding"
+    lines.append(f"{verdict}: worst node error {report['worst']:.2e}, "
+                 f"{report['worst_ratio']:.2g} of its limit")
+    lines.append(f"rule: {report['rule']}")
     return "\n".join(lines)
