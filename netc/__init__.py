@@ -24,18 +24,27 @@ def load(path: str, overrides: dict | None = None, text: str | None = None) -> G
     return graph
 
 
+def _checked(spec, overrides) -> Graph:
+    """A linted graph: loaded from a spec path, or a Graph made elsewhere, linted again."""
+    from .compiler.lint import lint
+
+    if not isinstance(spec, Graph):
+        return load(spec, overrides)
+    lint(spec)
+    return spec
+
+
 def emit(spec, backend: str = "torch", overrides: dict | None = None) -> str:
     """The Python source a backend writes for a spec (a path or a Graph)."""
     from .backends import get_backend
 
-    graph = spec if isinstance(spec, Graph) else load(spec, overrides)
-    return get_backend(backend).emit(graph)
+    return get_backend(backend).emit(_checked(spec, overrides))
 
 
 def build(spec, backend: str = "torch", overrides: dict | None = None):
     """A live model, loaded from exactly the source `emit` returns."""
     from .backends import get_backend
 
-    graph = spec if isinstance(spec, Graph) else load(spec, overrides)
+    graph = _checked(spec, overrides)
     impl = get_backend(backend)
     return impl.load(impl.emit(graph), graph)

@@ -1,6 +1,7 @@
 """The Backend interface: IR -> source -> live model, and weights in and out of it."""
 from __future__ import annotations
 
+import keyword
 import linecache
 import re
 import types
@@ -66,8 +67,8 @@ class Namer:
         self.used = set(reserved)
 
     def __call__(self, name: str) -> str:
-        base = re.sub(r"\W", "_", name) or "v"
-        base = "v_" + base if base[0].isdigit() else base
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "v"
+        base = "v_" + base if base[0].isdigit() or keyword.iskeyword(base) else base
         candidate, i = base, 1
         while candidate in self.used:
             i += 1

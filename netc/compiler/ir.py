@@ -41,6 +41,21 @@ class Node:
         return sum(p.size for p in self.params if p.kind in kinds)
 
 
+NODE_FIELDS = {"name": str, "op": str, "inputs": list, "attrs": dict, "shape": list,
+               "params": list, "macs": int, "source": str}
+
+
+def _expect(value, kind, what: str, fields: set | None = None, optional=frozenset()):
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{what} is not a {kind.__name__}")
+    if fields is not None:
+        keys = set(value)
+        if keys - fields - optional or fields - keys:
+            raise ValueError(f"{what} has fields {sorted(map(str, keys))}; expected "
+                             f"{sorted(fields | optional)}")
+    return value
+
+
 @dataclass
 class Graph:
     name: str
@@ -100,10 +115,32 @@ class Graph:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Graph":
-        nodes = [Node(**{**n, "params": [Param(**p) for p in n["params"]]}) for n in data["nodes"]]
-        return cls(data["name"], data["input"]["name"], list(data["input"]["shape"]), nodes,
-                   list(data["outputs"]), data.get("meta", {}))
+    def from_json(cls, data) -> "Graph":
+        """The graph `to_json` wrote. Raises ValueError on anything of another structure; the
+        values themselves are `lint`'s to judge."""
+        _expect(data, dict, "the file", {"name", "input", "nodes", "outputs"}, {"meta"})
+        _expect(data["input"], dict, "'input'", {"name", "shape"})
+        nodes = []
+        for i, n in enumerate(_expect(data["nodes"], list, "'nodes'")):
+            _expect(n, dict, f"node {i}", set(NODE_FIELDS))
+            for field_name, kind in NODE_FIELDS.items():
+                _expect(n[field_name], kind, f"node {i} '{field_name}'")
+            params = []
+            for p in n["params"]:
+                _expect(p, dict, f"node {i} parameter", {"name", "shape", "kind"})
+                if p["kind"] not in PARAM_KINDS or not isinstance(p["name"], str):
+                    raise ValueError(f"node {i} has a parameter of unknown kind")
+                params.append(Param(p["name"], _expect(p["shape"], list, "a parameter shape"),
+                                    p["kind"]))
+            nodes.append(Node(**{**n, "params": params}))
+        meta = _expect(data.get("meta", {}), dict, "'meta'")
+        for entry in _expect(meta.get("residuals", []), list, "'meta.residuals'"):
+            _expect(entry, dict, "a residual entry", {"name", "input", "body", "shortcut", "merge",
+                                                      "kind"})
+            if not all(isinstance(v, str) for v in entry.values()):
+                raise ValueError("a residual entry holds something other than names")
+        return cls(data["name"], data["input"]["name"], _expect(data["input"]["shape"], list,
+                   "the input shape"), nodes, _expect(data["outputs"], list, "'outputs'"), meta)
 
     def content_hash(self) -> str:
         """Hash of what the network computes: ops, wiring, attrs, shapes; not spec positions."""

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ...compiler.ops.conv import explicit_padding
 from ..base import UnsupportedOp
+from ..render import lit
 
 
 @dataclass
@@ -26,13 +27,9 @@ class Ctx:
     helpers: set  # helper classes the emitted source must define
 
 
-def _t(values) -> str:
-    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
-
-
 def _pads(padding) -> str:  # IR [top, bottom, left, right] -> Keras ((top, bottom), (left, right))
     t, b, l, r = padding
-    return f"(({t}, {b}), ({l}, {r}))"
+    return lit(((t, b), (l, r)))
 
 
 def _is_same(n, in_shape) -> bool:
@@ -56,11 +53,11 @@ def _window_pads(n, in_shape):
 def _call(ctor: str, ctx: Ctx, *args) -> str:
     inputs = args[0] if len(args) == 1 else "[" + ", ".join(args) + "]"
     head = ctor[:-1]
-    return f'{head}{"" if head.endswith("(") else ", "}name="{ctx.name}")({inputs})'
+    return f'{head}{"" if head.endswith("(") else ", "}name={lit(ctx.name)})({inputs})'
 
 
 def _zero_pad(ctx: Ctx, padding) -> str:
-    return f'layers.ZeroPadding2D({_pads(padding)}, name="{ctx.aux("pad")}")({ctx.args[0]})'
+    return f'layers.ZeroPadding2D({_pads(padding)}, name={lit(ctx.aux("pad"))})({ctx.args[0]})'
 
 
 def conv2d(n, ctx: Ctx) -> str:
@@ -73,17 +70,17 @@ def conv2d(n, ctx: Ctx) -> str:
         padding = "same"
     elif any(at["padding"]):
         src = _zero_pad(ctx, at["padding"])
-    common = (f"{_t(at['kernel'])}"
-              + (f", strides={_t(at['stride'])}" if at["stride"] != [1, 1] else "")
-              + (f", padding=\"{padding}\"" if padding != "valid" else "")
-              + (f", dilation_rate={_t(at['dilation'])}" if at["dilation"] != [1, 1] else "")
-              + f", use_bias={at['bias']}")
+    common = (f"{lit(at['kernel'])}"
+              + (f", strides={lit(at['stride'])}" if at["stride"] != [1, 1] else "")
+              + (f", padding={lit(padding)}" if padding != "valid" else "")
+              + (f", dilation_rate={lit(at['dilation'])}" if at["dilation"] != [1, 1] else "")
+              + f", use_bias={lit(at['bias'])}")
     if is_depthwise(at):
         multiplier = at["out_channels"] // at["in_channels"]
-        ctor = f"layers.DepthwiseConv2D({common}, depth_multiplier={multiplier})"
+        ctor = f"layers.DepthwiseConv2D({common}, depth_multiplier={lit(multiplier)})"
     else:
-        groups = f", groups={at['groups']}" if at["groups"] != 1 else ""
-        ctor = f"layers.Conv2D({at['out_channels']}, {common}{groups})"
+        groups = f", groups={lit(at['groups'])}" if at["groups"] != 1 else ""
+        ctor = f"layers.Conv2D({lit(at['out_channels'])}, {common}{groups})"
     return _call(ctor, ctx, src)
 
 
@@ -92,7 +89,8 @@ def is_depthwise(attrs) -> bool:
 
 
 def linear(n, ctx):
-    return _call(f"layers.Dense({n.attrs['out_features']}, use_bias={n.attrs['bias']})", ctx, *ctx.args)
+    return _call(f"layers.Dense({lit(n.attrs['out_features'])}, use_bias={lit(n.attrs['bias'])})",
+                 ctx, *ctx.args)
 
 
 def batchnorm(n, ctx):
@@ -102,14 +100,14 @@ def batchnorm(n, ctx):
     # variance and torch towards the unbiased one (a factor n/(n-1), n = N*H*W per channel).
     momentum = round(1.0 - at["momentum"], 12)
     flags = "".join(f", {k}=False" for k in ("center", "scale") if not at[k])
-    return _call(f"layers.BatchNormalization(momentum={momentum!r}, epsilon={at['eps']!r}{flags})",
+    return _call(f"layers.BatchNormalization(momentum={lit(momentum)}, epsilon={lit(at['eps'])}{flags})",
                  ctx, *ctx.args)
 
 
 def maxpool(n, ctx):
     at = n.attrs
     pads = _window_pads(n, ctx.in_shape)
-    window = f"{_t(at['kernel'])}, strides={_t(at['stride'])}"
+    window = f"{lit(at['kernel'])}, strides={lit(at['stride'])}"
     if not any(pads):
         return _call(f"layers.MaxPooling2D({window}, padding=\"valid\")", ctx, *ctx.args)
     if not at["ceil_mode"] and _is_same(n, ctx.in_shape):  # TF's "same" ignores the padding
@@ -121,23 +119,24 @@ def maxpool(n, ctx):
 def avgpool(n, ctx):
     at = n.attrs
     pads = _window_pads(n, ctx.in_shape)
-    window = f"{_t(at['kernel'])}, strides={_t(at['stride'])}"
+    window = f"{lit(at['kernel'])}, strides={lit(at['stride'])}"
     if not any(pads):
         return _call(f"layers.AveragePooling2D({window}, padding=\"valid\")", ctx, *ctx.args)
     ctx.helpers.add("AvgPool2DTorch")
     extra = (pads[1] - at["padding"][1], pads[3] - at["padding"][3])
     return _call(f"AvgPool2DTorch({window}, padding={_pads(at['padding'])}, "
-                 f"extra={extra}, count_include_pad={at['count_include_pad']})",
+                 f"extra={lit(extra)}, count_include_pad={lit(at['count_include_pad'])})",
                  ctx, *ctx.args)
 
 
 def adaptive_avgpool(n, ctx):
     (h, w), (oh, ow) = ctx.in_shape[1:], n.attrs["output_size"]
     if h % oh == 0 and w % ow == 0:  # torch's bins are then equal, disjoint windows
-        return _call(f"layers.AveragePooling2D(({h // oh}, {w // ow}), padding=\"valid\")", ctx, *ctx.args)
+        return _call(f"layers.AveragePooling2D({lit((h // oh, w // ow))}, padding=\"valid\")",
+                     ctx, *ctx.args)
     ctx.helpers.add("AdaptiveAvgPool2D")
     rows, cols = _bins(h, oh), _bins(w, ow)
-    return _call(f"AdaptiveAvgPool2D(rows={rows}, cols={cols})", ctx, *ctx.args)
+    return _call(f"AdaptiveAvgPool2D(rows={lit(rows)}, cols={lit(cols)})", ctx, *ctx.args)
 
 
 def _bins(n: int, out: int) -> list[tuple[int, int]]:
@@ -156,7 +155,7 @@ def _layer(ctor: str, helper: str | None = None):
     def emit(n, ctx):
         if helper:
             ctx.helpers.add(helper)
-        return _call(ctor.format(**n.attrs), ctx, *ctx.args)
+        return _call(ctor.format(**{k: lit(v) for k, v in n.attrs.items()}), ctx, *ctx.args)
     return emit
 
 
@@ -167,7 +166,8 @@ def pad(n, ctx):
 def channel_pad(n, ctx):
     at = n.attrs
     ctx.helpers.add("ChannelPad")
-    return _call(f"ChannelPad(stride={at['stride']}, before={at['before']}, after={at['after']})",
+    return _call(f"ChannelPad(stride={lit(at['stride'])}, before={lit(at['before'])}, "
+                 f"after={lit(at['after'])})",
                  ctx, *ctx.args)
 
 
@@ -186,11 +186,11 @@ EMITTERS = {
     "silu": _layer('layers.Activation("silu")'),
     "hardswish": _layer('layers.Activation("hard_silu")'),  # x * relu6(x + 3) / 6, as torch
     "softmax": _layer("layers.Softmax(axis=-1)"), "identity": _layer("layers.Identity()"),
-    "leaky_relu": _layer("layers.LeakyReLU(negative_slope={slope!r})"),
-    "flatten": flatten, "dropout": _layer("layers.Dropout({p!r})"),
-    "drop_path": _layer("DropPath({p!r}, scale=\"{scale}\")", "DropPath"),
+    "leaky_relu": _layer("layers.LeakyReLU(negative_slope={slope})"),
+    "flatten": flatten, "dropout": _layer("layers.Dropout({p})"),
+    "drop_path": _layer("DropPath({p}, scale={scale})", "DropPath"),
     "pad": pad, "channel_pad": channel_pad, "concat": concat,
     "add": _layer("layers.Add()"), "mul": _layer("layers.Multiply()"),
-    "scale": _layer("layers.Rescaling({factor!r})"),  # x * factor (+ 0.0)
+    "scale": _layer("layers.Rescaling({factor})"),  # x * factor (+ 0.0)
     "gated_sum": _layer("GatedSum()", "GatedSum"),
 }

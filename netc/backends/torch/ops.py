@@ -6,10 +6,7 @@ first input dies here and its producer does not need it for backward, so it may 
 from __future__ import annotations
 
 from ..base import UnsupportedOp
-
-
-def _t(values) -> str:
-    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+from ..render import lit
 
 
 def _symmetric(padding) -> bool:
@@ -18,36 +15,38 @@ def _symmetric(padding) -> bool:
 
 def _fpad(padding) -> str:  # IR [top, bottom, left, right] -> F.pad's (left, right, top, bottom)
     t, b, l, r = padding
-    return f"({l}, {r}, {t}, {b})"
+    return lit((l, r, t, b))
 
 
 def conv2d(n, m, a, inplace):
     at = n.attrs
     sym = _symmetric(at["padding"])
     pad = (at["padding"][0], at["padding"][2]) if sym else (0, 0)
-    ctor = (f"nn.Conv2d({at['in_channels']}, {at['out_channels']}, kernel_size={_t(at['kernel'])}, "
-            f"stride={_t(at['stride'])}, padding={_t(pad)}"
-            + (f", dilation={_t(at['dilation'])}" if at["dilation"] != [1, 1] else "")
-            + (f", groups={at['groups']}" if at["groups"] != 1 else "")
-            + f", bias={at['bias']})")
+    ctor = (f"nn.Conv2d({lit(at['in_channels'])}, {lit(at['out_channels'])}, "
+            f"kernel_size={lit(at['kernel'])}, stride={lit(at['stride'])}, padding={lit(pad)}"
+            + (f", dilation={lit(at['dilation'])}" if at["dilation"] != [1, 1] else "")
+            + (f", groups={lit(at['groups'])}" if at["groups"] != 1 else "")
+            + f", bias={lit(at['bias'])})")
     arg = a[0] if sym else f"F.pad({a[0]}, {_fpad(at['padding'])})"
     return ctor, f"{m}({arg})"
 
 
 def linear(n, m, a, inplace):
     at = n.attrs
-    return f"nn.Linear({at['in_features']}, {at['out_features']}, bias={at['bias']})", f"{m}({a[0]})"
+    return (f"nn.Linear({lit(at['in_features'])}, {lit(at['out_features'])}, bias={lit(at['bias'])})",
+            f"{m}({a[0]})")
 
 
 def batchnorm(n, m, a, inplace):
     at = n.attrs
     kind = "BatchNorm2d" if len(n.shape) == 3 else "BatchNorm1d"
-    args = f"{at['num_features']}, eps={at['eps']!r}, momentum={at['momentum']!r}"
+    args = f"{lit(at['num_features'])}, eps={lit(at['eps'])}, momentum={lit(at['momentum'])}"
     if at["scale"] != at["center"]:  # Keras's BatchNormalization(scale=False), as in InceptionV3
         if kind != "BatchNorm2d":
             raise UnsupportedOp(f"{n.name}: a batch norm with scale={at['scale']}, "
                                 f"center={at['center']} needs a C x H x W input on torch")
-        return (f"PartialAffineBatchNorm2d({args}, scale={at['scale']}, center={at['center']})",
+        return (f"PartialAffineBatchNorm2d({args}, scale={lit(at['scale'])}, "
+                f"center={lit(at['center'])})",
                 f"{m}({a[0]})")
     affine = "" if at["scale"] else ", affine=False"
     return f"nn.{kind}({args}{affine})", f"{m}({a[0]})"
@@ -68,14 +67,14 @@ def _pool(fn, extra=""):
         opts = f", ceil_mode=True" if at["ceil_mode"] else ""
         if fn == "avg_pool2d" and not at["count_include_pad"]:
             opts += ", count_include_pad=False"
-        return None, (f"F.{fn}({src}, kernel_size={_t(at['kernel'])}, stride={_t(at['stride'])}, "
-                      f"padding={_t(pad)}{opts})")
+        return None, (f"F.{fn}({src}, kernel_size={lit(at['kernel'])}, stride={lit(at['stride'])}, "
+                      f"padding={lit(pad)}{opts})")
     return emit
 
 
 def _function(template):
     def emit(n, m, a, inplace):
-        return None, template.format(*a, **n.attrs)
+        return None, template.format(*a, **{k: lit(v) for k, v in n.attrs.items()})
     return emit
 
 
@@ -90,16 +89,16 @@ def add(n, m, a, inplace):
 
 
 def dropout(n, m, a, inplace):
-    return f"nn.Dropout(p={n.attrs['p']!r})", f"{m}({a[0]})"
+    return f"nn.Dropout(p={lit(n.attrs['p'])})", f"{m}({a[0]})"
 
 
 def drop_path(n, m, a, inplace):
-    return f"DropPath(p={n.attrs['p']!r}, scale={n.attrs['scale']!r})", f"{m}({a[0]})"
+    return f"DropPath(p={lit(n.attrs['p'])}, scale={lit(n.attrs['scale'])})", f"{m}({a[0]})"
 
 
 def channel_pad(n, m, a, inplace):
-    s, before, after = n.attrs["stride"], n.attrs["before"], n.attrs["after"]
-    src = a[0] if s == 1 else f"{a[0]}[:, :, ::{s}, ::{s}]"
+    s, before, after = (lit(n.attrs[k]) for k in ("stride", "before", "after"))
+    src = a[0] if n.attrs["stride"] == 1 else f"{a[0]}[:, :, ::{s}, ::{s}]"
     return None, f"F.pad({src}, (0, 0, 0, 0, {before}, {after}))"
 
 
@@ -112,16 +111,16 @@ EMITTERS = {
     "maxpool": _pool("max_pool2d"), "avgpool": _pool("avg_pool2d"),
     "global_avgpool": _function("{0}.mean((2, 3))"),
     "global_maxpool": _function("torch.amax({0}, (2, 3))"),
-    "adaptive_avgpool": lambda n, m, a, i: (None, f"F.adaptive_avg_pool2d({a[0]}, {_t(n.attrs['output_size'])})"),
+    "adaptive_avgpool": lambda n, m, a, i: (None, f"F.adaptive_avg_pool2d({a[0]}, {lit(n.attrs['output_size'])})"),
     "relu6": _function("F.relu6({0})"), "sigmoid": _function("torch.sigmoid({0})"),
     "tanh": _function("torch.tanh({0})"), "gelu": _function("F.gelu({0})"),
     "silu": _function("F.silu({0})"), "hardswish": _function("F.hardswish({0})"),
     "softmax": _function("F.softmax({0}, 1)"), "identity": _function("{0}"),
-    "leaky_relu": _function("F.leaky_relu({0}, {slope!r})"),
+    "leaky_relu": _function("F.leaky_relu({0}, {slope})"),
     "flatten": _function("torch.flatten({0}, 1)"), "dropout": dropout, "drop_path": drop_path,
     "pad": lambda n, m, a, i: (None, f"F.pad({a[0]}, {_fpad(n.attrs['padding'])})"),
     "channel_pad": channel_pad, "concat": concat, "mul": _function("{0} * {1}"),
-    "scale": _function("{0} * {factor!r}"),
+    "scale": _function("{0} * {factor}"),
     "gated_sum": _function("{0} * {1} + {2} * (1 - {1})"),
 }
 
