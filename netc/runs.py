@@ -23,11 +23,16 @@ def model_source(graph: Graph, spec_text: str, backend: str = "torch"):
                         "netc trains networks that map C x H x W images to class scores")
     return ModelSource(build=lambda: build(graph, backend), input_shape=tuple(graph.input_shape),
                        num_classes=graph.node(graph.outputs[0]).shape[0], spec_text=spec_text,
-                       ir_hash=graph.content_hash(), name=graph.name)
+                       ir_hash=graph.content_hash(), name=graph.name, ir_text=ir_text(graph))
+
+
+def ir_text(graph: Graph) -> str:
+    """The text of a run folder's ir.json (the trainers write it once they hold the folder)."""
+    return json.dumps(graph.to_json()) + "\n"
 
 
 def write_ir(run_dir: Path, graph: Graph) -> None:
-    (Path(run_dir) / IR_FILE).write_text(json.dumps(graph.to_json()) + "\n", encoding="utf-8")
+    (Path(run_dir) / IR_FILE).write_text(ir_text(graph), encoding="utf-8")
 
 
 def locate(run_or_checkpoint: str) -> tuple[Path, Path]:

@@ -1,8 +1,11 @@
 """`netc train`, `netc eval` and `netc lesion`."""
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -43,7 +46,9 @@ def recipe_options(fn):
 @click.option("--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False),
               help="A recipe YAML file; flags override it.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME).")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue this run.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False),
+              help="Continue this run with its recipe; --epochs extends it, --device and "
+                   "--threads move it; other changes are refused.")
 @click.option("--nproc-per-node", type=int, help="Train with N processes (torchrun, DDP).")
 @click.option("--nnodes", type=int, default=1, show_default=True)
 @click.option("--rdzv-endpoint", help="HOST:PORT of the rendezvous, for several machines.")
@@ -55,36 +60,100 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
     from .. import runs
     from ..train import inside_torchrun, launch, load_recipe
 
+    given = {key: value for key, value in flags.items() if value is not None}
+    if resume:
+        _check_resume(Path(resume), backend, recipe_path, out)
+    again = _resume_command(spec, sets, backend, resume or out, nproc_per_node, given)
     if nproc_per_node and not inside_torchrun():
         if backend != "torch":
             raise click.UsageError("--nproc-per-node runs torch DDP; the Keras backend uses "
                                    "tf.distribute on the GPUs it finds")
-        code = launch([sys.executable, "-m", "netc.cli", *sys.argv[1:]], nproc_per_node, nnodes,
-                      rdzv_endpoint)
+        with _interruptible(again, resume or out, made=False):
+            code = launch([sys.executable, "-m", "netc.cli", *sys.argv[1:]], nproc_per_node,
+                          nnodes, rdzv_endpoint)
         sys.exit(code)
     graph = load(spec, _overrides(sets))
     source = runs.model_source(graph, Path(spec).read_text(encoding="utf-8"), backend)
     _note_missing_matplotlib()
+    graph_arg = [graph] if backend == "keras" else []
     if resume:
-        result = _trainer(backend, "resume")(resume, source, *([graph] if backend == "keras" else []))
+        with _interruptible(again, resume, made=False):
+            result = _trainer(backend, "resume")(resume, source, *graph_arg, given)
     else:
-        recipe = load_recipe(recipe_path, {k: v for k, v in flags.items() if v is not None})
-        result = _start(backend, source, graph, recipe, out)
+        recipe = load_recipe(recipe_path, given)
+        made = out is None and not inside_torchrun()
+        if made:
+            from ..train import rundir
+
+            out = rundir.create_run_dir(source.name)
+            again = _resume_command(spec, sets, backend, out, nproc_per_node, given)
+        with _interruptible(again, out, made):
+            result = _start(backend, source, graph, recipe, out, made)
     if result is not None and getattr(result, "run_dir", None):
         click.echo(f"run folder: {result.run_dir}")
 
 
-def _start(backend, source, graph, recipe, out):
-    from .. import runs
+def _check_resume(run_dir: Path, backend: str, recipe_path, out) -> None:
+    """Refuse what --resume cannot honour before any work is done."""
+    from ..train import TrainError
+    from ..train.rundir import checkpoint_backend
+
+    if recipe_path or out:
+        raise TrainError(f"--resume continues {run_dir} in its folder with its saved recipe; "
+                         f"{'--recipe' if recipe_path else '--out'} cannot go with it",
+                         hint="--epochs N extends the run; --device and --threads move it")
+    found = checkpoint_backend(run_dir)
+    if found is not None and found != backend:
+        raise TrainError(f"{run_dir} is a {found} run, and --backend is {backend}",
+                         hint=f"resume it with --backend {found}")
+
+
+def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str | None:
+    """The exact command that continues this run, printed when it is interrupted."""
+    from ..train.resume_plan import CHANGEABLE
+
+    if run_dir is None:
+        return None
+    argv = ["netc", "train", str(spec)]
+    for assignment in sets:
+        argv += ["--set", assignment]
+    if backend != "torch":
+        argv += ["--backend", backend]
+    if nproc_per_node:
+        argv += ["--nproc-per-node", str(nproc_per_node)]
+    argv += ["--resume", str(run_dir)]
+    for flag, field, _, _ in RECIPE_FLAGS:
+        if field in CHANGEABLE and field in given:
+            argv += [flag, str(given[field])]
+    return shlex.join(argv)
+
+
+@contextmanager
+def _interruptible(again: str | None, run_dir, made: bool):
+    """Ctrl-C ends the run without a traceback and says how to continue it (exit 130, the
+    shell's code for SIGINT). Checkpoints are written atomically, so the last one is whole."""
     from ..train import inside_torchrun
+    from ..train.rundir import checkpoint_backend
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        if inside_torchrun() and os.environ.get("RANK", "0") != "0":
+            sys.exit(130)  # the launching process speaks for the run
+        if run_dir is not None and checkpoint_backend(Path(run_dir)) is not None:
+            click.echo(f"\ninterrupted; the last checkpoint in {run_dir} is intact. Resume "
+                       f"with:\n  {again}", err=True)
+        else:
+            click.echo("\ninterrupted before the first checkpoint; there is nothing to resume",
+                       err=True)
+            if made:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        sys.exit(130)
+
+
+def _start(backend, source, graph, recipe, out, made):
     from ..train import rundir
 
-    made = out is None and not inside_torchrun()
-    if made:
-        out = rundir.create_run_dir(source.name)
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        runs.write_ir(Path(out), graph)
     args = (source, graph, recipe, out) if backend == "keras" else (source, recipe, out)
     try:
         return _trainer(backend, "train")(*args)
@@ -107,16 +176,21 @@ def _trainer(backend: str, what: str):
 @main.command(name="eval")
 @click.argument("run", type=click.Path(exists=True))
 @click.option("--data", help="Data source (default: what the run trained on).")
-@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+              show_default=True, help="train and val: the parts the run's recipe made of the "
+                                      "training images; each split's report has its own file.")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False), help="Spec, if not the run's.")
 @click.option("--device", default="auto", show_default=True)
 def evaluate(run, data, split, spec, device):
-    """Accuracy, loss and a confusion matrix (PNG) of a run folder or checkpoint."""
+    """Accuracy, loss and a confusion matrix (PNG) of a run folder or checkpoint. A folder
+    means its best checkpoint (best on the validation split), else its last."""
     from ..train import evaluate_checkpoint, write_evaluation
 
     run_dir, checkpoint, source, _ = _trained(run, spec)
     result = evaluate_checkpoint(checkpoint, source, data, split, device=device)
     written = write_evaluation(result, run_dir)
+    chosen = " (best validation accuracy)" if Path(checkpoint).stem == "best" else ""
+    click.echo(f"checkpoint {checkpoint}: epoch {result.epoch} of {result.epochs}{chosen}")
     click.echo(f"{result.data} {split}: accuracy {100 * result.accuracy:.2f}% "
                f"loss {result.loss:.4f} over {result.count} images")
     _echo_written(*written)

@@ -11,11 +11,27 @@ from ..cli import SET, _overrides, main
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option("--spec", required=True, type=click.Path(dir_okay=False), help="The network's spec.")
 @SET
-def weights(source, target, spec, sets):
+@click.option("--ignore-extra-keys", is_flag=True,
+              help="Skip keys the spec does not have (refused by default: likely another "
+                   "architecture's weights).")
+@click.option("--cast-non-float", is_flag=True,
+              help="Convert integer or boolean tensors of the spec's parameters to float32.")
+@click.option("--allow-non-finite", is_flag=True, help="Convert NaN and infinite values too.")
+def weights(source, target, spec, sets, ignore_extra_keys, cast_non_float, allow_non_finite):
     """Convert SOURCE to TARGET: a torch state_dict (.pt, .pth; read with weights_only=True)
-    to a Keras weights file (.weights.h5), or back."""
+    to a Keras weights file (.weights.h5), or back. Torch's batch-norm step counters
+    (num_batches_tracked) are skipped: no other framework keeps them."""
     from .. import load
-    from ..weights import convert
+    from ..weights import Leniency, convert
 
-    count = convert(load(spec, _overrides(sets)), source, target)
-    click.echo(f"wrote {target} ({count} tensors)", err=True)
+    leniency = Leniency(ignore_extra_keys, cast_non_float, allow_non_finite)
+    report = convert(load(spec, _overrides(sets)), source, target, leniency)
+    lines = [(report.skipped, "skipped {n} keys the spec does not have"),
+             (report.counters, "skipped {n} batch-norm step counters (num_batches_tracked)"),
+             (report.cast, "cast {n} non-float tensors to float32"),
+             (report.non_finite, "kept {n} tensors holding NaN or infinite values")]
+    for keys, text in lines:
+        if keys:
+            listed = ", ".join(keys[:5]) + (f", ... ({len(keys) - 5} more)" if len(keys) > 5 else "")
+            click.echo(f"{text.format(n=len(keys))}: {listed}", err=True)
+    click.echo(f"wrote {target} ({report.count} tensors)", err=True)

@@ -7,7 +7,8 @@ trainer, and the torch entry points below load torch only when first used.
     from netc.train import ModelSource, load_recipe, train, resume
     result = train(source, load_recipe("recipe.yaml", {"epochs": 5}))
 
-Framework-neutral: errors, recipe, schedule, data/, rundir, plots, progress.
+Framework-neutral: errors, recipe, resume_plan, schedule, data/, rundir, atomic, integrity,
+state_checks, selection, plots, progress.
 Torch: batches, checkpoint, optim, runtime, trainer, evaluate, lesion, distributed, worker.
 """
 
@@ -30,7 +31,8 @@ class ModelSource:
 
     ``build`` returns a fresh model on each call and is deterministic under
     ``torch.manual_seed``; ``ir_hash`` identifies the network so that a checkpoint is never
-    loaded into a different one.
+    loaded into a different one; ``ir_text``, when given, is saved in the run folder as
+    ``ir.json`` by the process that holds the folder's lock.
     """
 
     build: Callable[[], "torch.nn.Module"]
@@ -39,6 +41,7 @@ class ModelSource:
     spec_text: str
     ir_hash: str
     name: str
+    ir_text: str = ""
 
 
 # Public torch entry points, imported on first use.

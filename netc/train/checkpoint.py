@@ -1,10 +1,12 @@
-"""Checkpoints: atomic writes, weights-only loads, and the random number generators' states.
+"""Checkpoints: atomic writes, weights-only loads, a checksum, and the random number generators'
+states.
 
 torch's own generators (CPU and GPU) are not saved: the trainer reseeds them from the seed, the
 rank and the global step wherever a run can resume, so no rank depends on another's saved state.
 
 Everything stored is a tensor or a plain Python value, so ``torch.load(weights_only=True)``
-reads it back: no pickled objects, no code run on load.
+reads it back: no pickled objects, no code run on load. ``checksum`` is a digest of all the other
+values (netc.train.integrity); a checkpoint whose values no longer match it is refused.
 """
 
 from __future__ import annotations
@@ -19,15 +21,43 @@ import torch
 
 from netc.train.atomic import atomic_write
 from netc.train.errors import TrainError
+from netc.train.integrity import content_digest, verify_digest
+from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields
 
-FORMAT = "netc-checkpoint/1"
+FORMAT = "netc-checkpoint/2"
+CHECKSUM = "checksum"
+# Every field a checkpoint must carry, and its kind (netc.train.trainer writes them).
+FIELDS = {
+    "name": STR, "ir_hash": STR, "spec_text": STR, "recipe": DICT, "model": DICT,
+    "optimizer": DICT, "scaler": DICT, "schedule": DICT, "epoch": INT, "step_in_epoch": INT,
+    "epoch_order": (torch.Tensor, type(None)), "epoch_sums": (torch.Tensor,),
+    "train_seconds": FLOAT, "last_lr": FLOAT, "best": (dict, type(None)), "rng": DICT,
+}
+
+
+def tensor_bytes(tensor: torch.Tensor) -> dict[str, Any]:
+    """A tensor as checksummed: its dtype, shape and raw bytes (any dtype, bfloat16 too)."""
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    return {"dtype": str(tensor.dtype), "shape": list(tensor.shape),
+            "bytes": flat.view(torch.uint8).numpy()}
+
+
+def with_checksum(payload: dict[str, Any]) -> dict[str, Any]:
+    return {**payload, CHECKSUM: content_digest(payload, tensor_bytes)}
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """Write ``path`` so that a crash at any moment leaves either the old file or the new one."""
+    """Write ``path`` so that a crash at any moment leaves either the old file or the new one.
+    Written through a Python file object so that a full disk surfaces as OSError(ENOSPC)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda temp: torch.save(payload, temp))
+    stored = with_checksum(payload)
+
+    def write(temp: Path) -> None:
+        with temp.open("wb") as handle:
+            torch.save(stored, handle)
+
+    atomic_write(path, write)
 
 
 def atomic_copy(source: Path, target: Path) -> None:
@@ -36,6 +66,7 @@ def atomic_copy(source: Path, target: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint whose checksum matches and whose fields all have their kinds."""
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"no checkpoint at {path}")
@@ -44,7 +75,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as err:  # torch raises many kinds for a damaged or foreign file
         raise TrainError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise TrainError(f"{path}: not a netc checkpoint (format {FORMAT})")
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise TrainError(f"{path}: not a netc checkpoint (format {FORMAT})" +
+                         (f"; it is {found!r}" if isinstance(found, str) else ""))
+    body = {k: v for k, v in payload.items() if k != CHECKSUM}
+    verify_digest(payload.get(CHECKSUM), body, str(path), tensor_bytes)
+    check_fields(payload, FIELDS, str(path))
+    model = payload["model"]
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        raise TrainError(f"{path}: checkpoint field 'model' must map names to tensors")
     return payload
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from netc.train.batches import DeviceSplit
-from netc.train.data import DataSet, load_data
+from netc.train.data import DataSet, load_data, split_validation
+from netc.train.errors import TrainError
 from netc.train.plots import plot_confusion
 from netc.train.recipe import recipe_from_dict
 from netc.train.runtime import autocast, load_model, resolve_device
@@ -30,10 +31,14 @@ class Evaluation:
     count: int
     classes: tuple[str, ...]
     confusion: np.ndarray  # [true class, predicted class] counts
+    checkpoint: str = ""   # the file scored, and what it holds
+    epoch: int | None = None
+    epochs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "split": self.split, "accuracy": self.accuracy,
-                "loss": self.loss, "count": self.count, "classes": list(self.classes),
+                "loss": self.loss, "count": self.count, "checkpoint": self.checkpoint,
+                "epoch": self.epoch, "epochs": self.epochs, "classes": list(self.classes),
                 "confusion": self.confusion.tolist()}
 
 
@@ -89,20 +94,35 @@ def evaluate(model: torch.nn.Module, data: DataSet, split: str = "test", *,
 def evaluate_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str | None = None,
                         split: str = "test", *, device: str = "auto",
                         batch_size: int | None = None) -> Evaluation:
-    """Rebuild the model of a checkpoint and score it; ``data`` defaults to what it trained on."""
+    """Rebuild the model of a checkpoint and score it; ``data`` defaults to what it trained on.
+    ``split`` is train, val or test; train and val are the parts the run's recipe divided its
+    training images into (val_fraction, seed), so ``train`` scores what the model trained on."""
     torch_device = resolve_device(device)
     model, payload = load_model(checkpoint, source, torch_device)
     recipe = recipe_from_dict(payload["recipe"], where=str(checkpoint))
     dataset = load_data(data or recipe.data, source.input_shape, source.num_classes)
-    return evaluate(model, dataset, split, device=torch_device,
-                    batch_size=batch_size or recipe.eval_batch_size, precision=recipe.precision,
-                    channels_last=recipe.channels_last)
+    if split != "test":
+        dataset = split_validation(dataset, recipe.val_fraction, recipe.seed)
+    if not dataset.split_exists(split):
+        raise TrainError(f"{checkpoint}: its run held out no {split} split (val_fraction "
+                         f"{recipe.val_fraction})", hint="score the train or test split")
+    result = evaluate(model, dataset, split, device=torch_device,
+                      batch_size=batch_size or recipe.eval_batch_size,
+                      precision=recipe.precision, channels_last=recipe.channels_last)
+    return replace(result, checkpoint=str(checkpoint), epoch=payload["epoch"],
+                   epochs=recipe.epochs)
+
+
+def report_stem(split: str) -> str:
+    """Report file names per split: the test report is ``eval``, others sit beside it."""
+    return "eval" if split == "test" else f"eval-{split}"
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | Path,
-                     stem: str = "eval") -> tuple[Path, Path | None]:
+                     stem: str | None = None) -> tuple[Path, Path | None]:
     """``<stem>.json`` (numbers and confusion matrix) and ``<stem>-confusion.png`` (None when
-    matplotlib is missing)."""
+    matplotlib is missing); ``stem`` defaults to the split's (``report_stem``)."""
+    stem = stem or report_stem(evaluation.split)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{stem}.json"

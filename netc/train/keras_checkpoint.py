@@ -4,6 +4,8 @@
 counter included, which is the whole learning-rate schedule state); the run state (epoch, best
 score, recipe, seeds, IR hash) is added to the same file as a JSON attribute before the file is
 renamed into place, so weights and state never disagree and a kill leaves the old file or the new.
+A second attribute holds a checksum of the state and of every dataset in the file
+(netc.train.integrity), so a flipped byte in a weight is caught before a run resumes from it.
 Framework-neutral apart from Keras itself: no torch import, unlike netc.train.checkpoint.
 """
 
@@ -14,16 +16,24 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
 from netc.train import atomic, rundir
 from netc.train.errors import TrainError
+from netc.train.integrity import content_digest, verify_digest
+from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields
 
 if TYPE_CHECKING:
     import keras
 
     from netc.train import ModelSource
 
-FORMAT = "netc-keras-checkpoint/1"
+FORMAT = "netc-keras-checkpoint/2"
 STATE_ATTRIBUTE = "netc_state"
+CHECKSUM_ATTRIBUTE = "netc_checksum"
+# Every field of the run state, and its kind (netc.train.keras_trainer writes them).
+FIELDS = {"name": STR, "ir_hash": STR, "spec_text": STR, "recipe": DICT, "keras_backend": STR,
+          "epoch": INT, "best": (dict, type(None)), "steps_per_epoch": INT, "seeds": DICT}
 # Keras insists on the ``.weights.h5`` ending, so a temp file's mark sits before it.
 _TEMP_SUFFIX = ".tmp.weights.h5"
 
@@ -41,8 +51,10 @@ def save_checkpoint(model: "keras.Model", state: dict[str, Any], path: Path) -> 
 
     def write(temp: Path) -> None:
         model.save_weights(temp)
+        text = json.dumps(state)
         with h5py.File(temp, "a") as handle:
-            handle.attrs[STATE_ATTRIBUTE] = json.dumps(state)
+            handle.attrs[STATE_ATTRIBUTE] = text
+            handle.attrs[CHECKSUM_ATTRIBUTE] = content_digest([text, _datasets(handle)])
 
     _atomic_write(path, write)
 
@@ -55,19 +67,35 @@ def remove_stale_temps(folder: Path) -> None:
     atomic.remove_stale_temps(folder, _TEMP_SUFFIX)
 
 
+def _datasets(handle) -> dict[str, Any]:
+    """Every dataset of an open HDF5 file, by its path, read as numpy arrays."""
+    import h5py
+
+    found: dict[str, Any] = {}
+    handle.visititems(lambda name, item: found.__setitem__(name, np.asarray(item[()]))
+                      if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
 def read_checkpoint_state(path: Path, source: "ModelSource | None" = None) -> dict[str, Any]:
-    """The run state stored in a checkpoint; with ``source``, refuse one of another network."""
+    """The run state stored in a checkpoint, its checksum verified and its fields checked;
+    with ``source``, refuse one of another network."""
     import h5py
 
     if not path.is_file():
         raise TrainError(f"no Keras checkpoint at {path}")
     try:
         with h5py.File(path, "r") as handle:
-            state = json.loads(handle.attrs[STATE_ATTRIBUTE])
-    except (OSError, KeyError, ValueError) as err:
+            text = handle.attrs[STATE_ATTRIBUTE]
+            stored = handle.attrs.get(CHECKSUM_ATTRIBUTE)
+            datasets = _datasets(handle)
+        state = json.loads(text)
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise TrainError(f"{path}: not a readable netc Keras checkpoint: {err}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TrainError(f"{path}: not a netc Keras checkpoint (format {FORMAT})")
+    verify_digest(stored, [text, datasets], str(path))
+    check_fields(state, FIELDS, str(path))
     if source is not None and state.get("ir_hash") != source.ir_hash:
         raise TrainError(f"{path} was trained from a different network (IR hash "
                          f"{state.get('ir_hash')}), this spec hashes to {source.ir_hash}",

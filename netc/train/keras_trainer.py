@@ -38,7 +38,10 @@ from netc.train.keras_data import (DATA_SEED_OFFSET, normalised, steps_per_epoch
 from netc.train.plots import plot_curves
 from netc.train.progress import Progress
 from netc.train.recipe import Recipe, recipe_from_dict
+from netc.train.resume_plan import resume_message, resume_recipe
 from netc.train.schedule import lr_at
+from netc.train.selection import Best
+from netc.train.state_checks import check_progress, first_non_finite, non_finite_state_error
 
 if TYPE_CHECKING:
     from netc.compiler.ir import Graph
@@ -61,7 +64,7 @@ class RunResult:
     run_dir: Path
     model: keras.Model
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float = 0.0
+    best_accuracy: float | None = None
 
 
 # -- run time: threads, device, distribution -----------------------------------------------------
@@ -262,7 +265,7 @@ class _Run:
                 self.eval_splits[name] = (normalised(to_channels_last(images), self.data), labels)
         self.steps = steps_per_epoch(len(self.data.train_y), recipe.batch_size)
         self.scope = _runtime_scope(recipe, self.backend)
-        self.epochs_done, self.best = 0, -1.0
+        self.epochs_done, self.best = 0, Best()
         self.history: list[dict[str, Any]] = []
         with self.scope():
             keras.utils.set_random_seed(recipe.seed)
@@ -270,9 +273,19 @@ class _Run:
             compile_model(self.model, recipe, self.steps)
 
     def restore(self, path: Path, state: dict[str, Any]) -> None:
-        with self.scope():
-            self.model.load_weights(path)
-        self.epochs_done, self.best = int(state["epoch"]), float(state["best"])
+        """Load a checkpoint that read_checkpoint_state checked; a misfit is a TrainError."""
+        check_progress(str(path), state["epoch"], self.recipe.epochs)
+        if state["steps_per_epoch"] != self.steps:
+            raise TrainError(f"{path}: written with {state['steps_per_epoch']} steps an epoch, "
+                             f"this run has {self.steps}",
+                             hint="the data or batch size changed since it was written")
+        try:
+            with self.scope():
+                self.model.load_weights(path)
+        except (ValueError, KeyError, OSError) as err:
+            raise TrainError(f"{path}: its weights do not fit this model: "
+                             f"{str(err).strip()[:500]}") from None
+        self.epochs_done, self.best = state["epoch"], Best.from_state(state["best"], str(path))
 
     def fit(self) -> RunResult:
         if self.epochs_done < self.recipe.epochs:
@@ -283,9 +296,20 @@ class _Run:
                                initial_epoch=self.epochs_done, steps_per_epoch=self.steps,
                                callbacks=[_RunLogger(self)], shuffle=False, verbose=0)
         plot_curves(self.history, self.run_dir / rundir.CURVES_FILE)
-        return RunResult(self.run_dir, self.model, self.history, max(self.best, 0.0))
+        return RunResult(self.run_dir, self.model, self.history, self.best.accuracy)
+
+    def check_finite_state(self) -> None:
+        """Stop, before anything is saved, when a weight or a moving statistic is NaN or
+        infinite (the loss can stay finite while batch-norm statistics overflow)."""
+        bad = first_non_finite((variable.path, keras.ops.convert_to_numpy(variable))
+                               for variable in self.model.weights
+                               if "float" in str(variable.dtype))
+        if bad:
+            lr = lr_at(self.recipe, (self.epochs_done + 1) * self.steps - 1, self.steps)
+            raise non_finite_state_error(*bad, epoch=self.epochs_done + 1, lr=lr)
 
     def finish_epoch(self, logs: dict[str, Any], train_seconds: float) -> None:
+        self.check_finite_state()
         started = time.perf_counter()
         recipe = self.recipe
         row: dict[str, Any] = {"epoch": self.epochs_done + 1,
@@ -299,9 +323,7 @@ class _Run:
         row["time_s"] = train_seconds + time.perf_counter() - started
         self.epochs_done += 1
         self.history.append(row)
-        score = row["val_acc" if "val" in self.eval_splits else "test_acc"]
-        improved = score > self.best
-        self.best = max(self.best, score)
+        improved = self.best.offer(row)
         rundir.append_metrics(self.run_dir, row)
         last = checkpoint_path(self.run_dir)
         save_checkpoint(self.model, self.state(), last)
@@ -314,7 +336,8 @@ class _Run:
         step counter (in the weights) is the whole schedule state; the seeds name every draw."""
         return {"format": FORMAT, "name": self.source.name, "ir_hash": self.source.ir_hash,
                 "spec_text": self.source.spec_text, "recipe": self.recipe.to_dict(),
-                "keras_backend": self.backend, "epoch": self.epochs_done, "best": self.best,
+                "keras_backend": self.backend, "epoch": self.epochs_done,
+                "best": self.best.to_state(),
                 "steps_per_epoch": self.steps,
                 "seeds": {"init": self.recipe.seed, "data": [self.recipe.seed, DATA_SEED_OFFSET]}}
 
@@ -325,22 +348,31 @@ def train_keras(source: "ModelSource", graph: "Graph", recipe: Recipe,
     """Train the Keras model of ``graph`` with ``recipe`` into a new run folder (``out``, or a
     time-stamped one under ``runs_root``). ``source`` gives the data shape, name and IR hash."""
     run = _Run(source, graph, recipe, None, progress)
-    run.run_dir = rundir.create_run_dir(source.name, out, runs_root)
-    rundir.write_run_files(run.run_dir, source.spec_text, recipe)
-    run.progress.message(f"run folder: {run.run_dir}")
-    return run.fit()
+    run.run_dir, lock = rundir.open_run_dir(source.name, out, runs_root)
+    with lock:
+        rundir.write_run_files(run.run_dir, source.spec_text, recipe, source.ir_text)
+        run.progress.message(f"run folder: {run.run_dir}")
+        return run.fit()
 
 
-def resume_keras(run_dir: str | Path, source: "ModelSource", graph: "Graph", *,
+def resume_keras(run_dir: str | Path, source: "ModelSource", graph: "Graph",
+                 overrides: dict[str, Any] | None = None, *,
                  progress: Progress | None = None) -> RunResult:
-    """Continue the Keras run in ``run_dir`` at the epoch after its last checkpoint."""
+    """Continue the Keras run in ``run_dir`` at the epoch after its last checkpoint;
+    ``overrides`` as for netc.train.trainer.resume."""
     run_dir = Path(run_dir)
     path = checkpoint_path(run_dir)
-    state = read_checkpoint_state(path, source)
-    recipe = recipe_from_dict(state["recipe"], where=str(path))
-    run = _Run(source, graph, recipe, run_dir, progress)
-    run.restore(path, state)
-    remove_stale_temps(path.parent)
-    run.history = rundir.truncate_metrics(run_dir, run.epochs_done)
-    run.progress.message(f"resuming {run_dir} at epoch {run.epochs_done + 1}")
-    return run.fit()
+    with rundir.RunLock(run_dir):
+        state = read_checkpoint_state(path, source)
+        saved = recipe_from_dict(state["recipe"], where=str(path))
+        recipe, changes = resume_recipe(saved, overrides, state["epoch"], str(run_dir))
+        run = _Run(source, graph, recipe, run_dir, progress)
+        run.restore(path, state)
+        remove_stale_temps(path.parent)
+        run.history = rundir.truncate_metrics(run_dir, run.epochs_done)
+        if changes:
+            rundir.write_recipe(run_dir, recipe)
+        for change in changes:
+            run.progress.message(f"resume applies {change}")
+        run.progress.message(resume_message(run_dir, run.epochs_done, recipe.epochs))
+        return run.fit()

@@ -52,7 +52,7 @@ class Recipe:
     augment: bool = True             # random crop (and flip), drawn per image on the device
     crop_padding: int = 4            # zero padding on each side before the random crop
     flip: bool = True                # random horizontal flip, when augment is on
-    val_fraction: float = 0.0        # held out of train; then best.pt follows validation
+    val_fraction: float = 0.1        # held out of train; best.pt follows it (0: no best.pt)
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch; 0: at epoch ends only
 
     def to_dict(self) -> dict[str, Any]:
@@ -272,6 +272,14 @@ def recipe_from_dict(values: Mapping[str, Any], where: str = "checkpoint") -> Re
     resolved = Recipe().to_dict()
     _layer(resolved, values, where)
     return _build(resolved, where)
+
+
+def override_recipe(recipe: Recipe, overrides: Mapping[str, Any],
+                    where: str = "override") -> Recipe:
+    """``recipe`` with ``overrides`` applied, each checked as a recipe file's value is."""
+    values = recipe.to_dict()
+    _layer(values, overrides, where)
+    return _build(values, where)
 
 
 def parse_assignments(assignments: list[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ but cuDNN's choice of kernels (cudnn.benchmark) may differ between processes, so
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -37,8 +38,12 @@ from netc.train.optim import build_optimizer, load_optimizer_state, set_lr
 from netc.train.plots import plot_curves
 from netc.train.progress import Progress
 from netc.train.recipe import Recipe, recipe_from_dict
+from netc.train.resume_plan import resume_message, resume_recipe
 from netc.train.runtime import autocast, check_ir_hash, resolve_device
 from netc.train.schedule import lr_at
+from netc.train.selection import Best
+from netc.train.state_checks import (check_progress, first_non_finite,
+                                     non_finite_state_error)
 
 if TYPE_CHECKING:
     from netc.train import ModelSource
@@ -60,7 +65,7 @@ class RunResult:
     run_dir: Path | None          # None on the ranks of a distributed run other than rank 0
     model: nn.Module              # the trained model (not wrapped), on the training device
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float = 0.0    # over epochs, on the validation split if any, else the test split
+    best_accuracy: float | None = None  # validation accuracy of best.pt; None without validation
 
 
 def seed_everything(seed: int) -> None:
@@ -112,7 +117,7 @@ class _Trainer:
         self.sums = torch.zeros(3, dtype=torch.float64)  # loss * images, correct, images
         self.train_seconds = 0.0
         self.last_lr = self.recipe.lr
-        self.best = -1.0
+        self.best = Best()
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
 
@@ -137,7 +142,7 @@ class _Trainer:
             self._finish_epoch()
         if self.run_dir is not None:
             plot_curves(self.history, self.run_dir / rundir.CURVES_FILE)
-        return RunResult(self.run_dir, self.model, self.history, max(self.best, 0.0))
+        return RunResult(self.run_dir, self.model, self.history, self.best.accuracy)
 
     def _train_epoch(self) -> None:
         recipe, steps = self.recipe, self.steps_per_epoch
@@ -165,6 +170,7 @@ class _Trainer:
             if save or len(self.pending) >= self.read_every or self.step_in_epoch == steps:
                 self._read_pending()
             if save:
+                self._check_finite_state()
                 self._save()
                 self._seed_model_randomness()
 
@@ -215,8 +221,21 @@ class _Trainer:
                            elapsed / max(1, done - first_step) * left,
                            float(rows[-1][0] / rows[-1][2]))
 
+    def _check_finite_state(self) -> None:
+        """Stop, before anything is saved, when a weight or a batch-norm statistic is NaN or
+        infinite: the loss can stay finite while running statistics overflow. One host read."""
+        named = [(name, value) for name, value in self.model.state_dict().items()
+                 if value.is_floating_point()]
+        finite = torch.stack([torch.isfinite(value).all() for _, value in named]).cpu()
+        if bool(finite.all()):
+            return
+        bad = first_non_finite((name, value.detach().float().cpu().numpy())
+                               for (name, value), ok in zip(named, finite) if not ok)
+        raise non_finite_state_error(*bad, epoch=self.epochs_done + 1, lr=self.last_lr)
+
     def _finish_epoch(self) -> None:
         broadcast_buffers(self.context, self.model)
+        self._check_finite_state()
         started = time.perf_counter()
         loss_sum, correct, seen = (float(v) for v in self.sums)
         row: dict[str, Any] = {"epoch": self.epochs_done + 1, "train_loss": loss_sum / seen,
@@ -229,9 +248,7 @@ class _Trainer:
         self.epochs_done += 1
         self.step_in_epoch = 0
         self.history.append(row)
-        score_key = "val_acc" if "val" in self.eval_splits else "test_acc"
-        improved = row[score_key] > self.best
-        self.best = max(self.best, row[score_key])
+        improved = self.best.offer(row)
         if self.run_dir is not None:
             rundir.append_metrics(self.run_dir, row)
             self._save()
@@ -268,29 +285,52 @@ class _Trainer:
             "epoch": self.epochs_done, "step_in_epoch": self.step_in_epoch,
             "epoch_order": self.order if mid_epoch else None,
             "epoch_sums": self.sums.clone(), "train_seconds": self.train_seconds,
-            "last_lr": self.last_lr, "best": self.best, "rng": capture_rng(self.generator),
+            "last_lr": self.last_lr, "best": self.best.to_state(),
+            "rng": capture_rng(self.generator),
         }
 
-    def load_state_dict(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model"])
-        load_optimizer_state(self.optimizer, payload["optimizer"])
-        self.scaler.load_state_dict(payload["scaler"])
-        self.epochs_done = int(payload["epoch"])
-        self.step_in_epoch = int(payload["step_in_epoch"])
-        self.order = payload["epoch_order"]
-        self.sums = payload["epoch_sums"].clone()
+    def load_state_dict(self, payload: dict[str, Any], where: str = "checkpoint") -> None:
+        """Restore a checkpoint that load_checkpoint read; each part is checked against this
+        run (counters within the recipe and the epoch, tensors of this model's shapes) and a
+        misfit is a TrainError naming it."""
+        epoch, step = payload["epoch"], payload["step_in_epoch"]
+        check_progress(where, epoch, self.recipe.epochs, step, self.steps_per_epoch)
+        order, sums = payload["epoch_order"], payload["epoch_sums"]
+        if step and (order is None or order.dtype != torch.int64
+                     or not torch.equal(order.sort().values,
+                                        torch.arange(len(self.train_split)))):
+            raise TrainError(f"{where}: its epoch order is not an order of the "
+                             f"{len(self.train_split)} training images",
+                             hint="the data changed since the checkpoint was written")
+        if sums.shape != (3,) or sums.dtype != torch.float64:
+            raise TrainError(f"{where}: 'epoch_sums' must be 3 float64 values")
+        parts = (("model", lambda v: self.model.load_state_dict(v, strict=True)),
+                 ("optimizer", lambda v: load_optimizer_state(self.optimizer, v)),
+                 ("scaler", self.scaler.load_state_dict),
+                 ("rng", lambda v: restore_rng(v, self.generator)))
+        for key, load in parts:
+            try:
+                load(payload[key])
+            except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+                raise TrainError(f"{where}: its '{key}' state does not fit this run: "
+                                 f"{str(err).strip()[:500]}") from None
+        self.epochs_done, self.step_in_epoch = epoch, step
+        self.order = order if step else None
+        self.sums = sums.clone()
         self.train_seconds = float(payload["train_seconds"])
         self.last_lr = float(payload["last_lr"])
-        self.best = float(payload["best"])
-        restore_rng(payload["rng"], self.generator)
+        self.best = Best.from_state(payload["best"], where)
 
 
 def _run(trainer_setup, context: DistContext) -> RunResult:
-    try:
-        result = trainer_setup().fit()
-    except BaseException:
-        leave_process_group(context, finished=False)
-        raise
+    """``trainer_setup(locks)`` makes the trainer; a folder lock it enters into ``locks`` is
+    held until the run ends, however it ends."""
+    with contextlib.ExitStack() as locks:
+        try:
+            result = trainer_setup(locks).fit()
+        except BaseException:
+            leave_process_group(context, finished=False)
+            raise
     leave_process_group(context)
     return result
 
@@ -302,37 +342,48 @@ def train(source: "ModelSource", recipe: Recipe, out: str | Path | None = None, 
     A recipe with ``threads`` > 0 sets torch's CPU thread count for the process."""
     context = context_from_env()
 
-    def setup() -> _Trainer:
+    def setup(locks: contextlib.ExitStack) -> _Trainer:
         trainer = _Trainer(source, recipe, context, progress)
         if context.is_main:
-            trainer.run_dir = rundir.create_run_dir(source.name, out, runs_root)
-            rundir.write_run_files(trainer.run_dir, source.spec_text, recipe)
+            run_dir, lock = rundir.open_run_dir(source.name, out, runs_root)
+            locks.enter_context(lock)
+            trainer.run_dir = run_dir
+            rundir.write_run_files(run_dir, source.spec_text, recipe, source.ir_text)
             trainer.progress.message(f"run folder: {trainer.run_dir}")
         return trainer
 
     return _run(setup, context)
 
 
-def resume(run_dir: str | Path, source: "ModelSource", *,
-           progress: Progress | None = None) -> RunResult:
+def resume(run_dir: str | Path, source: "ModelSource", overrides: dict[str, Any] | None = None,
+           *, progress: Progress | None = None) -> RunResult:
     """Continue the run in ``run_dir`` from its last checkpoint, to the same end as if it had
-    never stopped. ``source`` must build the network the run was trained with."""
+    never stopped. ``source`` must build the network the run was trained with. ``overrides``
+    (recipe keys) may extend the run or move it (netc.train.resume_plan); other changes are
+    refused."""
     run_dir = Path(run_dir)
     path = rundir.checkpoint_path(run_dir)
-    payload = load_checkpoint(path)
-    check_ir_hash(payload, source, path)
-    recipe = recipe_from_dict(payload["recipe"], where=str(path))
     context = context_from_env()
 
-    def setup() -> _Trainer:
+    def setup(locks: contextlib.ExitStack) -> _Trainer:
+        if context.is_main:
+            locks.enter_context(rundir.RunLock(run_dir))
+        payload = load_checkpoint(path)
+        check_ir_hash(payload, source, path)
+        saved = recipe_from_dict(payload["recipe"], where=str(path))
+        recipe, changes = resume_recipe(saved, overrides, payload["epoch"], str(run_dir))
         trainer = _Trainer(source, recipe, context, progress)
-        trainer.load_state_dict(payload)
+        trainer.load_state_dict(payload, str(path))
         if context.is_main:
             remove_stale_temps(path.parent)
             trainer.history = rundir.truncate_metrics(run_dir, trainer.epochs_done)
             trainer.run_dir = run_dir
-            trainer.progress.message(f"resuming {run_dir} at epoch {trainer.epochs_done + 1}, "
-                                     f"step {trainer.step_in_epoch}")
+            if changes:
+                rundir.write_recipe(run_dir, recipe)
+            for change in changes:
+                trainer.progress.message(f"resume applies {change}")
+            trainer.progress.message(resume_message(run_dir, trainer.epochs_done,
+                                                    recipe.epochs, trainer.step_in_epoch))
         return trainer
 
     return _run(setup, context)

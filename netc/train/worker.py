@@ -5,7 +5,7 @@ re-invokes in each process when no spec is involved (tests, a hand-written model
 CLI plays the same role for specs.
 
     python -m netc.train.worker mypkg.models:resnet_source --set epochs=5 --out runs/a
-    python -m netc.train.worker mypkg.models:resnet_source --resume runs/a
+    python -m netc.train.worker mypkg.models:resnet_source --resume runs/a [--set epochs=8]
 """
 
 from __future__ import annotations
@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = import_source(args.factory)
         if args.resume:
-            result = resume(args.resume, source)
+            if args.recipe or args.out:
+                raise TrainError("--resume continues a run in its folder with its recipe; "
+                                 "--recipe and --out cannot go with it",
+                                 hint="extend it with --set epochs=N")
+            result = resume(args.resume, source, parse_assignments(args.assignments))
         else:
             recipe = load_recipe(args.recipe, parse_assignments(args.assignments))
             result = train(source, recipe, args.out)
