@@ -7,6 +7,8 @@ Each corpus file states what it must produce in its leading comments:
     # expect: LINE:COL: MESSAGE    the first line's location and a substring of its message
     # hint: TEXT                   a substring of the `hint:` line (when a fix is likely)
     # file: lib/x.yaml             the error lies in this file (relative to the spec), not the spec
+    # file: --set width=wide       the error lies in this command-line argument (LINE is 1, COL
+                                   counts from the '-' of '--set')
     # args: --set width=32         extra arguments to `netc validate`
 """
 from __future__ import annotations
@@ -60,8 +62,14 @@ def expectation(path: Path) -> Expectation:
                        fields.get("file"), tuple(shlex.split(fields.get("args", ""))))
 
 
+def on_command_line(exp: Expectation) -> bool:
+    return bool(exp.file) and exp.file.startswith("--set ")
+
+
 def error_file(spec: str, exp: Expectation) -> str:
     """The path the error should name: the spec as given, or an included file beside it."""
+    if on_command_line(exp):
+        return exp.file
     return os.path.normpath(os.path.join(os.path.dirname(spec), exp.file)) if exp.file else spec
 
 
@@ -72,10 +80,15 @@ def check_report(output: str, spec: str, exp: Expectation) -> None:
     head = f"{where}:{exp.line}:{exp.col}: error: "
     assert lines[0].startswith(head), f"expected '{head}...', got:\n{output}"
     assert exp.message in lines[0][len(head):], f"expected '{exp.message}' in:\n{output}"
-    source = Path(where).read_text(encoding="utf-8").splitlines()[exp.line - 1]
-    assert lines[1] == "  " + source.expandtabs(1), output
-    assert lines[2] == "  " + " " * (exp.col - 1) + "^", output
-    hints = [line for line in lines[3:] if line.startswith("  hint: ")]
+    if on_command_line(exp):
+        assert exp.line == 1 and 1 <= exp.col <= len(where) + 1, output
+        rest = lines[1:]
+    else:
+        source = Path(where).read_text(encoding="utf-8").splitlines()[exp.line - 1]
+        assert lines[1] == "  " + source.expandtabs(1), output
+        assert lines[2] == "  " + " " * (exp.col - 1) + "^", output
+        rest = lines[3:]
+    hints = [line for line in rest if line.startswith("  hint: ")]
     if exp.hint:
         assert hints and exp.hint in hints[0], f"expected hint '{exp.hint}' in:\n{output}"
 

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
 from .errors import Location, SpecError, did_you_mean
 from .expressions import resolve
-from .loader import LocDict, key_location, load_yaml, location_of
+from .loader import LocDict, key_location, load_sized, location_of
 from .validate import check_schema
 
 BLOCK_META = ("params", "defaults", "doc")
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024  # of the spec and its includes together
+MAX_INCLUDES = 100  # include entries in all files, a library included twice counted twice
 
 
 @dataclass
@@ -35,49 +37,95 @@ class Document:
     sources: dict[str, str] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    budget: "_Budget | None" = None
 
 
-def read_source(path: str, loc: Location | None = None, hint: str | None = None) -> str:
+def read_source(path: str, loc: Location | None = None, hint: str | None = None,
+                limit: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file, reading no more than `limit` + 1 bytes: a device, a FIFO or a
+    directory is refused before anything is read, and a file that grows while read still stops."""
     try:
-        if os.path.getsize(path) > MAX_FILE_BYTES:
-            raise SpecError(f"'{path}' is larger than {MAX_FILE_BYTES // 2**20} MiB; "
-                            "is it really a spec?", loc)
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open waits
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SpecError(f"'{path}' is not a regular file", loc,
+                            "a spec and the files it includes are YAML text files")
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(limit + 1)
     except FileNotFoundError:
         raise SpecError(f"no such file: '{path}'", loc, hint) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read '{path}': {exc.strerror or exc}", loc) from None
+    if len(data) > limit:
+        whole = "it" if limit == MAX_FILE_BYTES else "the spec with its includes"
+        raise SpecError(f"'{path}' is too large: {whole} may hold at most "
+                        f"{MAX_FILE_BYTES // 2**20} MiB; is it really a spec?", loc)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(f"'{path}' is not UTF-8 text", loc) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read '{path}': {exc.strerror}", loc) from None
 
 
 def load_document(path: str, overrides: dict | None = None, text: str | None = None) -> Document:
-    text = read_source(path, Location(path, 0, 0)) if text is None else text
-    data = load_yaml(text, path)
+    loc = Location(path, 0, 0)
+    if text is None:
+        text = read_source(path, loc)
+    elif len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"the spec text is larger than {MAX_FILE_BYTES // 2**20} MiB", loc)
+    data, size = load_sized(text, path)
     check_schema(data, path)
     doc = Document(path, data, {path: text})
-    _add_blocks(doc, data, path, os.path.dirname(path), [os.path.abspath(path)], {})
+    doc.budget = _Budget(len(text.encode("utf-8")), size, 0, {os.path.abspath(path)})
+    _add_blocks(doc, data, path, [(os.path.abspath(path), path)], {})
+    given_locs = overrides if isinstance(overrides, LocDict) else None
     doc.params = bind_params(data.get("params") or {}, overrides or {}, {}, "the network",
-                             location_of(data, "params"), strict_overrides=True)
+                             location_of(data, "params"), given_locs, strict_overrides=True)
     return doc
 
 
-def _add_blocks(doc, data, path, base, stack, file_defaults):
+@dataclass
+class _Budget:
+    """What reading the spec and its includes has used, bounded as a whole."""
+    bytes: int
+    values: int
+    includes: int
+    loaded: set
+
+
+def _include(doc, rel, loc, stack):
+    """The located data of one include, or None when the file is already loaded (a diamond:
+    two libraries that include a third share its blocks)."""
+    budget = doc.budget
+    budget.includes += 1
+    if budget.includes > MAX_INCLUDES:
+        raise SpecError(f"the spec makes more than {MAX_INCLUDES} includes", loc,
+                        "include each library once, where it is used")
+    shown = os.path.normpath(os.path.join(os.path.dirname(stack[-1][1]), rel))
+    target = os.path.abspath(shown)
+    paths = [p for p, _ in stack]
+    if target in paths:
+        cycle = " -> ".join(os.path.basename(p) for p in paths[paths.index(target):] + [target])
+        raise SpecError(f"include cycle: {cycle}", loc)
+    if target in budget.loaded:
+        return None, shown
+    text = read_source(shown, loc, "an include path is relative to the file that includes it",
+                       MAX_FILE_BYTES - budget.bytes)
+    lib, size = load_sized(text, shown, budget.values)
+    budget.bytes += len(text.encode("utf-8"))
+    budget.values += size
+    budget.loaded.add(target)
+    check_schema(lib, shown, kind="library")
+    doc.sources[shown] = text
+    return lib, shown
+
+
+def _add_blocks(doc, data, path, stack, file_defaults):
     includes = data.get("include") or []
     for i, rel in enumerate(includes):
-        loc = location_of(includes, i)
-        shown = os.path.normpath(os.path.join(base, rel))  # as the user would type it
-        target = os.path.abspath(shown)
-        if target in stack:
-            cycle = " -> ".join(os.path.basename(p) for p in stack[stack.index(target):] + [target])
-            raise SpecError(f"include cycle: {cycle}", loc)
-        text = read_source(shown, loc, "an include path is relative to the file that includes it")
-        lib = load_yaml(text, shown)
-        check_schema(lib, shown, kind="library")
-        doc.sources[shown] = text
-        _add_blocks(doc, lib, shown, os.path.dirname(shown), stack + [target],
-                    lib.get("defaults") or {})
+        lib, shown = _include(doc, rel, location_of(includes, i), stack)
+        if lib is not None:
+            _add_blocks(doc, lib, shown, stack + [(os.path.abspath(shown), shown)],
+                        lib.get("defaults") or {})
     blocks = data.get("blocks") or {}
     for name, decl in blocks.items():
         if name in doc.blocks:

@@ -20,6 +20,7 @@ from .schema import COMBINATORS
 from .validate import value_problem
 
 MAX_REPEAT = 10_000
+MAX_WORK = 50_000  # items expanded, each counted where it is visited: skipped, empty or repeated
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Expander:
         shape = input_shape(data["input"], doc.params)
         self.builder = GraphBuilder(data.get("name", "net"), data["input"].get("name", "input"), shape)
         self.stack: list[str] = []  # blocks being expanded, to name a recursion
+        self.work, self.last_loc = 0, None
         self.handlers = combinators.HANDLERS
 
     @property
@@ -90,10 +92,20 @@ class Expander:
 
     # -- the walk -----------------------------------------------------------------------------
 
+    def spend(self, loc) -> None:
+        """Count one unit of expansion work; refuse a spec whose expansion would not end soon."""
+        self.work += 1
+        self.last_loc = loc or self.last_loc
+        if self.work > MAX_WORK:
+            raise SpecError(f"the network expands to more than {MAX_WORK:,} items; netc stops here",
+                            self.last_loc, "check repeat counts, stage tables and nested repeats")
+
     def items(self, items, x: str, scope: Scope, auto=str) -> str:
+        self.spend(location_of(items))
         position = 0
         for i, item in enumerate(items):
             loc = location_of(items, i)
+            self.spend(loc)
             if not self.present(item, x, scope, loc):
                 continue  # like `if ...: layers.append(...)`, a skipped layer takes no index
             x = self.item(item, x, scope, loc, auto(position))
@@ -122,6 +134,7 @@ class Expander:
         return self.dispatch(key, args, x, scope, scope.join(name), loc)
 
     def dispatch(self, key, args, x, scope: Scope, full: str, loc) -> str:
+        self.spend(loc)
         if key in self.handlers:
             missing = [r for r in COMBINATORS[key]["required"] if r not in args]
             if missing:  # `- seq` written bare passes the schema, which only sees a name
@@ -176,6 +189,7 @@ class Expander:
         return result
 
     def block(self, key, args, x, scope, full, loc) -> str:
+        self.spend(loc)
         block = self.doc.blocks[key]
         if key in self.stack:
             cycle = " -> ".join(self.stack[self.stack.index(key):] + [key])

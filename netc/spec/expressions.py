@@ -30,7 +30,9 @@ FUNCTIONS = {
 }
 _WHOLE = re.compile(r"^\$(?:\{(?P<expr>.*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))$", re.S)
 _PART = re.compile(r"\$\{([^}]*)\}|\{([^{}]*)\}")
-MAX_MAGNITUDE = 10**15
+MAX_MAGNITUDE = 10**15  # of any number a spec writes or computes
+MAX_SOURCE = 500  # characters in one expression
+MAX_DEPTH = 32  # nesting of operations in one expression
 _IN = re.compile(r"(?<![\w.])in\s*\.")
 
 
@@ -55,6 +57,9 @@ def resolve(value, env: dict, loc=None):
 
 def format_name(template: str, env: dict, loc=None) -> str:
     """Fill `{expr}` and `${expr}` parts of a name template, e.g. "layer{stage}" -> "layer1"."""
+    if len(template) > MAX_LENGTH:
+        raise ExprError(f"a name of {len(template):,} characters is past netc's limit of "
+                        f"{MAX_LENGTH}", loc)
     def fill(match):
         value = evaluate(match.group(1) if match.group(1) is not None else match.group(2), env, loc)
         if isinstance(value, float) and value.is_integer():
@@ -65,6 +70,9 @@ def format_name(template: str, env: dict, loc=None) -> str:
 
 
 def evaluate(source: str, env: dict, loc=None):
+    if len(source) > MAX_SOURCE:
+        raise ExprError(f"an expression of {len(source):,} characters is past netc's limit of "
+                        f"{MAX_SOURCE}", loc, "compute it in steps, with network parameters")
     # `in` is a Python keyword, so `in.channels` would not parse: read it as the name `in_`.
     text = _IN.sub("in_.", source.strip())
     if "in" in env and "in_" not in env:
@@ -72,7 +80,13 @@ def evaluate(source: str, env: dict, loc=None):
     try:
         tree = _parse(text)
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse expression '{source}': {exc.msg}", loc) from None
+        raise ExprError(f"cannot parse expression '{_clip(source)}': {exc.msg}", loc) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError(f"cannot parse expression '{_clip(source)}': it nests too deeply",
+                        loc) from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ExprError(f"expression '{_clip(source)}' nests deeper than {MAX_DEPTH} levels", loc,
+                        "compute it in steps, with network parameters")
     return _Interpreter(source, env, loc).visit(tree.body)
 
 
@@ -80,6 +94,21 @@ def evaluate(source: str, env: dict, loc=None):
 def _parse(text: str) -> ast.Expression:
     """Parsed once per distinct text: a 1202-layer spec repeats the same few expressions."""
     return ast.parse(text, mode="eval")
+
+
+@functools.lru_cache(maxsize=4096)
+def _depth(root: ast.AST) -> int:
+    """How deep the tree nests, found without recursion (the interpreter recurses)."""
+    deepest, todo = 0, [(root, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                    if not isinstance(child, _LEAVES))
+    return deepest
+
+
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 
 
 class _Interpreter:
@@ -98,8 +127,8 @@ class _Interpreter:
 
     def visit_Constant(self, node):
         if not isinstance(node.value, (int, float, str, bool)):
-            self.fail(f"constant {node.value!r} is not allowed")
-        return node.value
+            self.fail(f"constant {_short(node.value)} is not allowed")
+        return self.checked(node.value)
 
     def visit_Name(self, node):
         if node.id in self.env:
@@ -141,9 +170,11 @@ class _Interpreter:
 
     def checked(self, result):
         if isinstance(result, complex):
-            self.fail(f"the result {result} is not a real number")
+            self.fail(f"the result {_short(result)} is not a real number")
+        if isinstance(result, float) and not math.isfinite(result):
+            self.fail(f"the result {result} is not a finite number")
         if isinstance(result, (int, float)) and abs(result) > MAX_MAGNITUDE:
-            self.fail(f"value {result} is out of range")
+            self.fail(f"value {_short(result)} is out of range (netc's limit is {MAX_MAGNITUDE:.0e})")
         return result
 
     def visit_UnaryOp(self, node):
@@ -198,5 +229,8 @@ def _is_number(value) -> bool:
 
 
 def _short(value) -> str:
-    text = repr(value)
+    return _clip(repr(value))
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 40 else text[:37] + "..."

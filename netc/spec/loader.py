@@ -6,14 +6,17 @@ alias expansion is bounded (a "billion laughs" document fails fast instead of ea
 """
 from __future__ import annotations
 
+import math
 import re
 
 import yaml
 
 from .errors import Location, SpecError
+from .expressions import MAX_MAGNITUDE
 
-MAX_NODES = 200_000  # values constructed per file, aliases counted each time they expand
+MAX_NODES = 50_000  # values constructed per document, aliases counted each time they expand
 MAX_DEPTH = 100  # nesting of mappings and lists; a real spec needs about 15
+MAX_NUMBER_TEXT = 40  # characters of one number: base-60 `1:2:3:...` is quadratic to convert
 
 _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 1e-5: a string in YAML 1.1
 _DATA_TAGS = {
@@ -53,24 +56,46 @@ def key_location(container, key) -> Location | None:
 
 def load_yaml(text: str, filename: str):
     """Parse `text` into LocDict/LocList/scalars; every failure is a located SpecError."""
+    return load_sized(text, filename)[0]
+
+
+def load_sized(text: str, filename: str, used: int = 0):
+    """`load_yaml`, with the number of values built. `used` values were built already from
+    other files: a spec and its includes share one budget of MAX_NODES."""
+    where = _Where(filename)
+    node = _compose(text, where)
+    if node is None:
+        raise SpecError("the file is empty; a spec needs at least 'netc', 'input' and 'body'",
+                        Location(filename, 1, 1))
+    size = _check_expansion(node, where, used)
+    return _Builder(where).build(node), size
+
+
+def load_value(text: str, filename: str, column: int = 1):
+    """One value written outside a file (`--set NAME=VALUE`), read by the same rules as a spec;
+    `column` is where `text` starts on its line. Empty text is null, as `key:` is in a file."""
+    where = _Where(filename, column - 1)
+    node = _compose(text, where)
+    if node is None:
+        return None
+    _check_expansion(node, where)
+    return _Builder(where).build(node)
+
+
+def _compose(text: str, where: "_Where"):
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        loc = _loc(filename, mark) if mark else Location(filename, 1, 1)
+        loc = where(mark) if mark else where.start
         problem = exc.problem or exc.context or "malformed YAML"
         hint = next((h for clue, h in _SYNTAX_HINTS if clue in problem), None)
         raise SpecError(f"YAML syntax: {problem}", loc, hint) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"YAML syntax: {exc}", Location(filename, 1, 1)) from None
+        raise SpecError(f"YAML syntax: {exc}", where.start) from None
     except RecursionError:
         raise SpecError(f"the document nests too deeply for the YAML reader (netc allows "
-                        f"{MAX_DEPTH} levels)", Location(filename, 1, 1)) from None
-    if node is None:
-        raise SpecError("the file is empty; a spec needs at least 'netc', 'input' and 'body'",
-                        Location(filename, 1, 1))
-    _check_expansion(node, filename)
-    return _Builder(filename).build(node)
+                        f"{MAX_DEPTH} levels)", where.start) from None
 
 
 def _children(node) -> list:
@@ -79,10 +104,11 @@ def _children(node) -> list:
     return node.value if isinstance(node, yaml.SequenceNode) else []
 
 
-def _check_expansion(root, filename: str) -> None:
-    """Refuse, before building anything, a document that aliases expand past MAX_NODES values,
-    that an alias makes recursive, or that nests past MAX_DEPTH. Sizes are memoised per node
-    (an alias is the anchored node itself), so a billion-laughs document costs only its length."""
+def _check_expansion(root, where: "_Where", used: int = 0) -> int:
+    """Refuse, before building anything, a document that aliases expand past MAX_NODES values
+    (less `used`), that an alias makes recursive, or that nests past MAX_DEPTH. Sizes are memoised
+    per node (an alias is the anchored node itself), so a billion-laughs document costs only its
+    length. Returns the number of values the document builds."""
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
 
@@ -92,23 +118,26 @@ def _check_expansion(root, filename: str) -> None:
             return sizes[key]
         if key in open_nodes:
             raise SpecError("an alias refers to a value that contains it (a recursive alias)",
-                            _loc(filename, node.start_mark), hint="a spec is a tree; remove the alias")
+                            where(node.start_mark), hint="a spec is a tree; remove the alias")
         if depth > MAX_DEPTH:
             raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels",
-                            _loc(filename, node.start_mark))
+                            where(node.start_mark))
         open_nodes.add(key)
         sizes[key] = 1 + sum(size(child, depth + 1) for child in _children(node))
         open_nodes.discard(key)
         return sizes[key]
 
-    if size(root, 0) <= MAX_NODES:
-        return
+    limit = MAX_NODES - used
+    total = size(root, 0)
+    if total <= limit:
+        return total
     node = root  # point at the innermost value that is too big on its own
-    while (child := next((c for c in _children(node) if sizes[id(c)] > MAX_NODES), None)):
+    while (child := next((c for c in _children(node) if sizes[id(c)] > limit), None)):
         node = child
-    cause = ": the aliases used here nest too deep" if len(sizes) <= MAX_NODES else ""
-    raise SpecError(f"the document expands to more than {MAX_NODES:,} values{cause}",
-                    _loc(filename, node.start_mark),
+    cause = ": the aliases used here nest too deep" if len(sizes) <= limit else ""
+    whole = "the spec with its includes" if used else "the document"
+    raise SpecError(f"{whole} expands to more than {MAX_NODES:,} values{cause}",
+                    where(node.start_mark),
                     hint="write the repetition with 'repeat' or a stage table instead")
 
 
@@ -123,16 +152,24 @@ _SYNTAX_HINTS = (
 )
 
 
-def _loc(filename: str, mark) -> Location:
-    return Location(filename, mark.line + 1, mark.column + 1)
+class _Where:
+    """Turns PyYAML marks into Locations; text that starts mid-line shifts its first line."""
+
+    def __init__(self, filename: str, indent: int = 0):
+        self.filename, self.indent = filename, indent
+        self.start = Location(filename, 1, 1 + indent)
+
+    def __call__(self, mark) -> Location:
+        shift = self.indent if mark.line == 0 else 0
+        return Location(self.filename, mark.line + 1, mark.column + 1 + shift)
 
 
 class _Builder:
-    def __init__(self, filename: str):
-        self.filename = filename
+    def __init__(self, where: _Where):
+        self.where = where
 
     def build(self, node):
-        loc = _loc(self.filename, node.start_mark)
+        loc = self.where(node.start_mark)
         if node.tag not in _DATA_TAGS and not node.tag.startswith("tag:yaml.org,2002:timestamp"):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise SpecError(f"YAML tag '{tag}' is refused: a spec is plain data and may not "
@@ -143,7 +180,7 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             out = LocList(self.build(child) for child in node.value)
             out.loc = loc
-            out.item_locs = [_loc(self.filename, child.start_mark) for child in node.value]
+            out.item_locs = [self.where(child.start_mark) for child in node.value]
             return out
         return self._scalar(node, loc)
 
@@ -156,7 +193,7 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key = self.build(key_node)
-            key_loc = _loc(self.filename, key_node.start_mark)
+            key_loc = self.where(key_node.start_mark)
             if isinstance(key, (dict, list)):
                 raise SpecError("a mapping key must be a scalar", key_loc)
             if key in out.key_locs:
@@ -165,7 +202,7 @@ class _Builder:
                                 hint="YAML keeps only one of them; remove or rename the other")
             out[key] = self.build(value_node)
             out.key_locs[key] = key_loc
-            out.value_locs[key] = _loc(self.filename, value_node.start_mark)
+            out.value_locs[key] = self.where(value_node.start_mark)
         for value_node in merges:
             self._merge(out, value_node)
         return out
@@ -175,7 +212,7 @@ class _Builder:
         for source in sources:
             merged = self.build(source)
             if not isinstance(merged, LocDict):
-                raise SpecError("'<<' merges only mappings", _loc(self.filename, source.start_mark))
+                raise SpecError("'<<' merges only mappings", self.where(source.start_mark))
             for key, value in merged.items():
                 if key not in out:
                     out[key] = value
@@ -185,14 +222,32 @@ class _Builder:
     def _scalar(self, node, loc):
         if node.tag.startswith("tag:yaml.org,2002:timestamp"):
             return node.value  # keep dates as text; specs have no use for datetime objects
+        numeric = node.tag in _NUMBER_TAGS or (node.style is None and _FLOAT.match(node.value))
+        if numeric and len(node.value) > MAX_NUMBER_TEXT:
+            raise SpecError(f"a number of {len(node.value):,} characters is past netc's limit of "
+                            f"{MAX_NUMBER_TEXT}", loc, _NUMBER_HINT)
         try:
             value = yaml.SafeLoader.construct_scalar(_SCALAR, node)
             value = _SCALAR.construct_object(node) if node.tag != "tag:yaml.org,2002:str" else value
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:
             raise SpecError(f"bad scalar: {exc}", loc) from None
-        if isinstance(value, str) and node.style is None and _FLOAT.match(value):
-            return float(value)
+        if isinstance(value, str) and numeric:
+            value = float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            _check_number(value, loc)
         return value
+
+
+def _check_number(value, loc) -> None:
+    if not math.isfinite(value):
+        raise SpecError(f"{value} is not a finite number", loc, _NUMBER_HINT)
+    if abs(value) > MAX_MAGNITUDE:
+        raise SpecError(f"{value:.6g} is past netc's limit of {MAX_MAGNITUDE:.0e} for a number",
+                        loc, _NUMBER_HINT)
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_NUMBER_HINT = "no network size or rate is that large; check the number"
 
 
 _SCALAR = yaml.SafeLoader("")
