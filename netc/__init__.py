@@ -18,8 +18,11 @@ def load(path: str, overrides: dict | None = None, text: str | None = None) -> G
     from .compiler.lint import lint
     from .spec.document import load_document
     from .spec.expand import expand
+    from .spec.references import check_references
 
-    graph = expand(load_document(str(path), overrides, text))
+    doc = load_document(str(path), overrides, text)
+    check_references(doc)
+    graph = expand(doc)
     lint(graph)
     return graph
 

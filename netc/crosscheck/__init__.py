@@ -16,8 +16,10 @@ def load_at_size(path: str, overrides: dict | None = None, size: tuple[int, int]
     from ..compiler.lint import lint
     from ..spec.document import load_document
     from ..spec.expand import expand, input_shape
+    from ..spec.references import check_references
 
     doc = load_document(str(path), overrides)
+    check_references(doc)
     if size is not None:
         channels = input_shape(doc.data["input"], doc.params)[0]
         doc.data["input"] = {**doc.data["input"], "shape": [channels, *size]}

@@ -58,6 +58,10 @@ def residual(ex, args, x, scope, ns, loc):
     shortcut = resolve(args.get("shortcut", "identity"), env, location_of(args, "shortcut"))
     s = _shortcut(ex, shortcut, x, y, merge, inner, ns, location_of(args, "shortcut") or loc)
     p = resolve(args.get("drop_path", 0), env, location_of(args, "drop_path"))
+    if p and s is None:
+        raise SpecError("drop_path drops the residual branch and keeps the shortcut; with "
+                        "'shortcut: none' it would drop the whole signal",
+                        location_of(args, "drop_path"), hint="give the residual a shortcut")
     if p:
         y = ex.builder.add(f"{ns}.drop_path", "drop_path",
                            {"p": p, "scale": args.get("drop_path_scale", "test")}, [y], loc)

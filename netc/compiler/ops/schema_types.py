@@ -23,12 +23,14 @@ MOMENTUM = PROB
 BOOL = either({"type": "boolean"})
 _WINDOW = either(_int(1, MAX_WINDOW))
 PAIR = either(_int(1, MAX_WINDOW),
-              {"type": "array", "items": _WINDOW, "minItems": 2, "maxItems": 2})
+              {"type": "array", "items": _WINDOW, "minItems": 2, "maxItems": 2,
+               "description": "a list of 2 values [height, width]"})
 _SIDE = either(_int(0, MAX_PAD))
-PADDING = either(_int(0, MAX_PAD),
-                 {"type": "array", "items": _SIDE, "minItems": 2, "maxItems": 2},
-                 {"type": "array", "items": _SIDE, "minItems": 4, "maxItems": 4},
-                 {"enum": ["same", "valid"]})
-SIDES = either(_int(0, MAX_PAD),  # 1, 2 or 4 values: all sides, [vertical, horizontal], each side
-               {"type": "array", "items": _SIDE, "minItems": 1, "maxItems": 2},
-               {"type": "array", "items": _SIDE, "minItems": 4, "maxItems": 4})
+_TWO_SIDES = {"type": "array", "items": _SIDE, "minItems": 2, "maxItems": 2,
+              "description": "a list of 2 values [vertical, horizontal]"}
+_FOUR_SIDES = {"type": "array", "items": _SIDE, "minItems": 4, "maxItems": 4,
+               "description": "a list of 4 values [top, bottom, left, right]"}
+PADDING = either(_int(0, MAX_PAD), _TWO_SIDES, _FOUR_SIDES, {"enum": ["same", "valid"]})
+SIDES = either(_int(0, MAX_PAD),
+               {"type": "array", "items": _SIDE, "minItems": 1, "maxItems": 1,
+                "description": "a list of 1 value"}, _TWO_SIDES, _FOUR_SIDES)
