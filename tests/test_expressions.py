@@ -52,6 +52,16 @@ def test_name_templates():
     assert format_name("plain", ENV) == "plain"
 
 
+def test_a_name_template_is_bounded():
+    with pytest.raises(ExprError, match="a name of 1,002 characters") as info:
+        format_name("{i}" * 334, {"i": 1}, LOC)
+    assert info.value.loc == LOC
+
+
+def test_an_expression_at_the_depth_limit_evaluates():
+    assert resolve("${" + "-(" * 30 + "1" + ")" * 30 + "}", ENV) == 1
+
+
 @pytest.mark.parametrize("text, message, hint", [
     ("${width / (stride - 2)}", "division by zero", "divisor"),
     ("${width // 0}", "division by zero", None),
@@ -80,6 +90,18 @@ def test_name_templates():
     ("${width is 64}", "comparison Is is not allowed", None),
     ("${width @ 2}", "operator MatMult is not allowed", None),
     ("${width in [64]}", "is not allowed", None),
+    ("${" + "1 + " * 200 + "1}", "an expression of 801 characters is past netc's limit of 500",
+     "compute it in steps"),
+    ("${" + "-(" * 33 + "1" + ")" * 33 + "}", "nests deeper than 32 levels", "compute it in steps"),
+    ("${" + "(" * 201 + "1" + ")" * 201 + "}", "cannot parse expression", None),  # Python's limit
+    ("${" + "9" * 400 + "}", "out of range", None),  # a literal, before any arithmetic
+    ("${10000000000000001 - 2}", "out of range", None),
+    ("${1e300 * 1e300}", "out of range", None),
+    ("${float('nan')}", "the result nan is not a finite number", None),
+    ("${int('9' * 4)}", "cannot apply Mult to '9' and 4", None),
+    ("${int('" + "9" * 450 + "')}", "out of range", None),
+    ("${2 ** 2 ** 2 ** 2 ** 2}", "exponent 65536 is too large", None),
+    ("${(2 ** 60) ** 60}", "out of range", None),
 ])
 def test_refused_with_a_located_message(text, message, hint):
     with pytest.raises(ExprError) as info:

@@ -1,13 +1,15 @@
 """Located YAML: plain values that remember file:line:col, and the documents it refuses."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from netc.spec import loader
 from netc.spec.errors import Location, SpecError
-from netc.spec.loader import MAX_NODES, LocDict, LocList, key_location, load_yaml, location_of
+from netc.spec.loader import (MAX_NODES, LocDict, LocList, key_location, load_value, load_yaml,
+                              location_of)
 
 TEXT = """\
 netc: 1
@@ -99,3 +101,49 @@ def test_a_plain_large_document_is_refused_by_size(monkeypatch):
 def test_deep_nesting_is_refused():
     with pytest.raises(SpecError, match="nests deeper than 100 levels"):
         load_yaml("a: " + "[" * 150 + "]" * 150, "deep.yaml")
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("a: " + "9" * 5000 + "\n", (1, 4), "a number of 5,000 characters"),  # past int()'s digit limit
+    ("a: 1" + ":59" * 20 + "\n", (1, 4), "a number of 61 characters"),  # YAML 1.1 base 60
+    ("a: 1" + "0" * 60 + ".5\n", (1, 4), "a number of 63 characters"),
+    ("a: 10000000000000001\n", (1, 4), "past netc's limit of 1e+15"),
+    ("a: [1, -0x7fffffffffffffff]\n", (1, 8), "past netc's limit of 1e+15"),
+    ("a: 1e16\n", (1, 4), "past netc's limit of 1e+15"),
+    ("a: .inf\n", (1, 4), "inf is not a finite number"),
+    ("a: -.inf\n", (1, 4), "-inf is not a finite number"),
+    ("a: .nan\n", (1, 4), "nan is not a finite number"),
+    ("1e99: 1\n", (1, 1), "past netc's limit"),  # keys are values too
+])
+def test_numbers_past_a_sane_size_are_located_errors(text, where, message):
+    with pytest.raises(SpecError) as info:
+        load_yaml(text, "n.yaml")
+    assert message in info.value.message
+    assert (info.value.loc.line, info.value.loc.col) == where
+
+
+def test_numbers_within_the_limits_load():
+    doc = load_yaml("a: [1000000000000000, -1e15, 1e-300, '9999999999999999999', 1:30]\n", "n.yaml")
+    assert doc["a"] == [10**15, -1e15, 1e-300, "9999999999999999999", 90]
+
+
+def test_a_value_from_the_command_line_follows_the_spec_rules_and_its_column():
+    assert load_value("1e-1", "--set p=1e-1", 9) == 0.1 and isinstance(load_value("1e-1", "x"), float)
+    assert load_value("", "--set p=", 9) is None
+    value = load_value("[1, {a: 2}]", "--set p=[1, {a: 2}]", 9)
+    assert value == [1, {"a": 2}]
+    assert location_of(value, 1) == Location("--set p=[1, {a: 2}]", 1, 13)
+    for text, col, message in [("{a: 1, a: 2}", 16, "duplicate key 'a'"),
+                               ("!!python/object/apply:os.system [ls]", 9, "is refused"),
+                               ("[1, 2", 14, "YAML syntax"),
+                               ("&a [*a]", 9, "recursive alias"),
+                               ("9" * 50, 9, "a number of 50 characters")]:
+        with pytest.raises(SpecError, match=re.escape(message)) as info:
+            load_value(text, f"--set p={text}", 9)
+        assert info.value.loc == Location(f"--set p={text}", 1, col), text
+
+
+def test_a_second_line_of_a_value_is_not_shifted():
+    with pytest.raises(SpecError) as info:
+        load_value("a: 1\na: 2\n", "--set p", 9)
+    assert info.value.loc == Location("--set p", 2, 1)

@@ -41,9 +41,11 @@ class Document:
 
 
 def read_source(path: str, loc: Location | None = None, hint: str | None = None,
-                limit: int = MAX_FILE_BYTES) -> str:
-    """The text of a regular file, reading no more than `limit` + 1 bytes: a device, a FIFO or a
-    directory is refused before anything is read, and a file that grows while read still stops."""
+                used: int = 0) -> str:
+    """The text of a regular file, reading no more than the bytes left (MAX_FILE_BYTES less
+    `used`) + 1: a device, a FIFO or a directory is refused before anything is read, and a file
+    that grows, or whose size the system misreports, still stops at the limit."""
+    limit = MAX_FILE_BYTES - used
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open waits
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -57,13 +59,17 @@ def read_source(path: str, loc: Location | None = None, hint: str | None = None,
     except OSError as exc:
         raise SpecError(f"cannot read '{path}': {exc.strerror or exc}", loc) from None
     if len(data) > limit:
-        whole = "it" if limit == MAX_FILE_BYTES else "the spec with its includes"
+        whole = "the spec with its includes" if used else "it"
         raise SpecError(f"'{path}' is too large: {whole} may hold at most "
-                        f"{MAX_FILE_BYTES // 2**20} MiB; is it really a spec?", loc)
+                        f"{_size(MAX_FILE_BYTES)}; is it really a spec?", loc)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(f"'{path}' is not UTF-8 text", loc) from None
+
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n:,} bytes"
 
 
 def load_document(path: str, overrides: dict | None = None, text: str | None = None) -> Document:
@@ -71,7 +77,7 @@ def load_document(path: str, overrides: dict | None = None, text: str | None = N
     if text is None:
         text = read_source(path, loc)
     elif len(text) > MAX_FILE_BYTES:
-        raise SpecError(f"the spec text is larger than {MAX_FILE_BYTES // 2**20} MiB", loc)
+        raise SpecError(f"the spec text is larger than {_size(MAX_FILE_BYTES)}", loc)
     data, size = load_sized(text, path)
     check_schema(data, path)
     doc = Document(path, data, {path: text})
@@ -109,7 +115,7 @@ def _include(doc, rel, loc, stack):
     if target in budget.loaded:
         return None, shown
     text = read_source(shown, loc, "an include path is relative to the file that includes it",
-                       MAX_FILE_BYTES - budget.bytes)
+                       budget.bytes)
     lib, size = load_sized(text, shown, budget.values)
     budget.bytes += len(text.encode("utf-8"))
     budget.values += size
