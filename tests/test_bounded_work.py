@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,7 @@ from netc.spec import document, expand, loader
 from netc.spec.document import load_document, read_source
 from netc.spec.errors import Location, SpecError
 
+ROOT = Path(__file__).resolve().parent.parent
 HEAD = "netc: 1\ninput: {shape: [3, 8, 8]}\n"
 LIB = "netc: 1\nblocks:\n  {name}:\n    body: [relu]\n"
 
@@ -165,3 +169,14 @@ def test_a_real_network_is_far_inside_the_budget():
     expander = expand.Expander(load_document("examples/resnet1202_cifar.yaml"))
     expander.run()
     assert expander.work * 4 < expand.MAX_WORK
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_the_cli_reports_a_spec_that_is_a_fifo_or_a_device_without_reading_it(tmp_path):
+    fifo = tmp_path / "net.yaml"
+    os.mkfifo(fifo)
+    for target in (str(fifo), "/dev/zero"):
+        proc = subprocess.run([sys.executable, "-m", "netc.cli", "validate", target],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"{target}: error: '{target}' is not a regular file")

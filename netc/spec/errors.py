@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 
 
@@ -44,14 +45,19 @@ class ExprError(SpecError):
     """A `${...}` expression that cannot be evaluated."""
 
 
+_SHOWN_BYTES = 4 * 2**20  # more than any spec netc reads
+
+
 def _source_line(loc: Location | None, sources: dict[str, str] | None) -> str | None:
-    if loc is None:
+    if loc is None or loc.line < 1:
         return None
     text = (sources or {}).get(loc.file)
     if text is None:
+        if not os.path.isfile(loc.file):  # a FIFO would block, a device never end
+            return None
         try:
             with open(loc.file, encoding="utf-8") as fh:
-                text = fh.read()
+                text = fh.read(_SHOWN_BYTES)
         except (OSError, UnicodeDecodeError):
             return None
     lines = text.splitlines()
