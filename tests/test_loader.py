@@ -147,3 +147,11 @@ def test_a_second_line_of_a_value_is_not_shifted():
     with pytest.raises(SpecError) as info:
         load_value("a: 1\na: 2\n", "--set p", 9)
     assert info.value.loc == Location("--set p", 2, 1)
+
+
+def test_nesting_made_by_aliases_is_refused_too():
+    lines = ["a0: &a0 " + "[" * 60 + "x" + "]" * 60]
+    lines += [f"a{i}: &a{i} " + "[" * 60 + f"*a{i - 1}" + "]" * 60 for i in range(1, 12)]
+    with pytest.raises(SpecError, match="nests deeper than 100 levels through the aliases") as info:
+        load_yaml("\n".join(lines), "deep.yaml")
+    assert (info.value.loc.line, info.value.loc.col) == (2, 68)  # the list that holds *a0

@@ -110,11 +110,15 @@ def _check_expansion(root, where: "_Where", used: int = 0) -> int:
     per node (an alias is the anchored node itself), so a billion-laughs document costs only its
     length. Returns the number of values the document builds."""
     sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}  # levels below a node, so an alias placed deep is caught too
     open_nodes: set[int] = set()
 
-    def size(node, depth: int) -> int:
+    def size(node, depth: int, parent=None) -> int:
         key = id(node)
         if key in sizes:
+            if depth + heights[key] > MAX_DEPTH:
+                raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels through the "
+                                "aliases used here", where(parent.start_mark))
             return sizes[key]
         if key in open_nodes:
             raise SpecError("an alias refers to a value that contains it (a recursive alias)",
@@ -123,7 +127,9 @@ def _check_expansion(root, where: "_Where", used: int = 0) -> int:
             raise SpecError(f"the document nests deeper than {MAX_DEPTH} levels",
                             where(node.start_mark))
         open_nodes.add(key)
-        sizes[key] = 1 + sum(size(child, depth + 1) for child in _children(node))
+        children = _children(node)
+        sizes[key] = 1 + sum(size(child, depth + 1, node) for child in children)
+        heights[key] = max((1 + heights[id(child)] for child in children), default=0)
         open_nodes.discard(key)
         return sizes[key]
 
