@@ -25,6 +25,11 @@ WHEN = {**BOOL, "description": "keep this layer only when true, e.g. ${t != 1}; 
                                  "layer takes no index in its list"}
 
 
+# A block's own parameters are checked against its declaration when it is called (bind_params);
+# the schema checks what every layer shares.
+BLOCK_CALL = {"type": ["object", "null"], "properties": {"name": NAME, "when": WHEN}}
+
+
 def _args(properties: dict, required=()) -> dict:
     return {"type": ["object", "null"], "properties": {"name": NAME, "when": WHEN, **properties},
             "required": list(required), "additionalProperties": False}
@@ -99,7 +104,7 @@ def _item() -> dict:
         "type": ["string", "object"],
         "if": {"type": "string"}, "then": {"pattern": IDENT},
         "else": {"minProperties": 1, "maxProperties": 1,
-                 "additionalProperties": {"type": ["object", "null"]},
+                 "additionalProperties": BLOCK_CALL,
                  "allOf": [{"if": {"required": [k]}, "then": {"properties": {k: v}}}
                            for k, v in known.items()]},
     }
@@ -141,7 +146,7 @@ def build_schema() -> dict:
             "block": {"type": "object", "minProperties": 1, "properties": {
                 "params": PARAM_DECLS, "defaults": {"$ref": "#/$defs/defaults"},
                 "doc": {"type": "string"}, "body": ITEMS, **_known_refs()},
-                "additionalProperties": {"type": ["object", "null"]},
+                "additionalProperties": BLOCK_CALL,
                 "propertyNames": {"pattern": IDENT}},
         },
     }
