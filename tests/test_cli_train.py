@@ -114,7 +114,7 @@ def test_eval_of_a_folder_with_a_damaged_ir(tmp_path):
     (tmp_path / "ir.json").write_text("{\n")
     result = CliRunner().invoke(main, ["eval", str(tmp_path)])
     assert result.exit_code == 2
-    assert f"error: {tmp_path / 'ir.json'}: not a netc IR file (JSONDecodeError" in result.output
+    assert f"error: {tmp_path / 'ir.json'}: not a netc IR file (" in result.output
 
 
 def test_train_into_a_path_under_a_file(tmp_path):

@@ -63,7 +63,8 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
     given = {key: value for key, value in flags.items() if value is not None}
     if resume:
         _check_resume(Path(resume), backend, recipe_path, out)
-    again = _resume_command(spec, sets, backend, resume or out, nproc_per_node, given)
+    again = _resume_command(spec, sets, backend, resume or out, nproc_per_node,
+                            given if resume else {})
     if nproc_per_node and not inside_torchrun():
         if backend != "torch":
             raise click.UsageError("--nproc-per-node runs torch DDP; the Keras backend uses "
@@ -86,7 +87,7 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
             from ..train import rundir
 
             out = rundir.create_run_dir(source.name)
-            again = _resume_command(spec, sets, backend, out, nproc_per_node, given)
+            again = _resume_command(spec, sets, backend, out, nproc_per_node, {})
         with _interruptible(again, out, made):
             result = _start(backend, source, graph, recipe, out, made)
     if result is not None and getattr(result, "run_dir", None):
@@ -109,7 +110,8 @@ def _check_resume(run_dir: Path, backend: str, recipe_path, out) -> None:
 
 
 def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str | None:
-    """The exact command that continues this run, printed when it is interrupted."""
+    """The exact command that continues this run, printed when it is interrupted. ``given``:
+    the settings a resume applied (a new run's are in its saved recipe already)."""
     from ..train.resume_plan import CHANGEABLE
 
     if run_dir is None:

@@ -22,7 +22,7 @@ import torch
 from netc.train.atomic import atomic_write
 from netc.train.errors import TrainError
 from netc.train.integrity import content_digest, verify_digest
-from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields
+from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields, check_progress
 
 FORMAT = "netc-checkpoint/2"
 CHECKSUM = "checksum"
@@ -81,6 +81,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     body = {k: v for k, v in payload.items() if k != CHECKSUM}
     verify_digest(payload.get(CHECKSUM), body, str(path), tensor_bytes)
     check_fields(payload, FIELDS, str(path))
+    check_fields(payload["recipe"], {"epochs": INT}, f"{path} (its recipe)")
+    check_progress(str(path), payload["epoch"], payload["recipe"]["epochs"])
     model = payload["model"]
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
         raise TrainError(f"{path}: checkpoint field 'model' must map names to tensors")

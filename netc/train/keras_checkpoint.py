@@ -21,7 +21,7 @@ import numpy as np
 from netc.train import atomic, rundir
 from netc.train.errors import TrainError
 from netc.train.integrity import content_digest, verify_digest
-from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields
+from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields, check_progress
 
 if TYPE_CHECKING:
     import keras
@@ -96,6 +96,8 @@ def read_checkpoint_state(path: Path, source: "ModelSource | None" = None) -> di
         raise TrainError(f"{path}: not a netc Keras checkpoint (format {FORMAT})")
     verify_digest(stored, [text, datasets], str(path))
     check_fields(state, FIELDS, str(path))
+    check_fields(state["recipe"], {"epochs": INT}, f"{path} (its recipe)")
+    check_progress(str(path), state["epoch"], state["recipe"]["epochs"])
     if source is not None and state.get("ir_hash") != source.ir_hash:
         raise TrainError(f"{path} was trained from a different network (IR hash "
                          f"{state.get('ir_hash')}), this spec hashes to {source.ir_hash}",

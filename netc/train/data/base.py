@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -90,7 +92,12 @@ def stratified_split(labels: np.ndarray, holdout: int | float,
 
     indices = np.arange(len(labels))
     counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
+    classes = int((counts > 0).sum())
+    held = holdout if isinstance(holdout, int) else math.ceil(holdout * len(labels))
+    # Stratifying needs two images of each class and room for every class on both sides; a
+    # small data set is split at random instead.
+    can_stratify = counts[counts > 0].min() >= 2 and classes <= min(held, len(labels) - held)
+    stratify = labels if can_stratify else None
     try:
         keep, held = train_test_split(indices, test_size=holdout, random_state=seed,
                                       stratify=stratify)
