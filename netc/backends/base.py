@@ -6,6 +6,7 @@ import linecache
 import re
 import types
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 
 from ..compiler.ir import Graph
 from ..spec.errors import SpecError
@@ -42,6 +43,17 @@ class Backend(ABC):
     @abstractmethod
     def import_weights(self, model, graph: Graph, weights: dict) -> None:
         """Load canonical weights; every IR parameter must be present with its IR shape."""
+
+
+@contextmanager
+def at_node(node):
+    """Locate a backend's refusal (an op or attribute it cannot honour) at the node's spec item."""
+    try:
+        yield
+    except SpecError as exc:
+        if exc.loc is None:
+            exc.loc = node.location
+        raise
 
 
 def load_source(source: str, module_name: str) -> types.ModuleType:

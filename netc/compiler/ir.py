@@ -9,6 +9,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from ..spec.errors import Location
+
 PARAM_KINDS = ("weight", "bias", "norm-affine", "norm-statistic")
 
 
@@ -36,6 +38,15 @@ class Node:
     params: list[Param] = field(default_factory=list)
     macs: int = 0
     source: str = ""  # "file:line:col" of the spec item that made it
+
+    @property
+    def location(self) -> Location | None:
+        """The spec position this node was made at ("file:line:col", as the builder recorded)."""
+        file, _, col = self.source.rpartition(":")
+        file, _, line = file.rpartition(":")
+        if line.isdigit() and col.isdigit() and len(line) < 10 and len(col) < 10:
+            return Location(file, int(line), int(col))
+        return None
 
     def param_count(self, kinds=PARAM_KINDS) -> int:
         return sum(p.size for p in self.params if p.kind in kinds)

@@ -46,7 +46,7 @@ def lint(graph: Graph, origin: str | None = None) -> None:
     seen = {graph.input_name}
     total = 0
     for node in graph.nodes:
-        loc = Location(origin, 0, 0) if origin else _where(node)
+        loc = Location(origin, 0, 0) if origin else node.location
         problem = name_problem(node.name)
         if problem:
             raise LintError(problem, loc, hint="names become weight keys such as layer1.0.conv1")
@@ -74,7 +74,7 @@ def lint(graph: Graph, origin: str | None = None) -> None:
     dangling = [n.name for n in graph.nodes if n.name not in used]
     if dangling:
         raise LintError(f"nodes whose output is never used: {', '.join(dangling[:5])}",
-                        _at(origin) or _where(graph.node(dangling[0])),
+                        _at(origin) or graph.node(dangling[0]).location,
                         hint="connect them or remove them")
 
 
@@ -129,13 +129,6 @@ def _check_node(graph: Graph, node: Node, loc) -> None:
 
 def _at(origin) -> Location | None:
     return Location(origin, 0, 0) if origin else None
-
-
-def _where(node) -> Location | None:
-    """The spec position a node was made at ("file:line:col", as the builder recorded it)."""
-    file, _, rest = node.source.rpartition(":")
-    file, _, line = file.rpartition(":")
-    return Location(file, int(line), int(rest)) if line.isdigit() and rest.isdigit() else None
 
 
 def _parents(name: str):

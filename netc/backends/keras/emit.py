@@ -10,7 +10,7 @@ from __future__ import annotations
 import netc
 
 from ...compiler.ir import Graph
-from ..base import Namer, UnsupportedOp, last_uses
+from ..base import Namer, UnsupportedOp, at_node, last_uses
 from ..render import ident, lit
 from .helpers import HELPERS
 from .ops import EMITTERS, Ctx
@@ -80,11 +80,13 @@ def emit(graph: Graph) -> str:
     for index, node in enumerate(graph.nodes):
         emitter = EMITTERS.get(node.op)
         if emitter is None:
-            raise UnsupportedOp(f"the keras backend has no emitter for op '{node.op}' ({node.name})")
+            raise UnsupportedOp(f"the keras backend has no emitter for op '{node.op}' ({node.name})",
+                                 node.location)
         layer = keras_name(node.name)
         ctx = Ctx(layer, [var[i] for i in node.inputs], graph.shape_of(node.inputs[0]),
                   aux.for_node(layer), helpers)
-        expr = emitter(node, ctx)
+        with at_node(node):
+            expr = emitter(node, ctx)
         owner = node.name.rsplit(".", 1)[0] if "." in node.name else ""
         if owner != scope and owner:
             body.append(f"# {owner}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import netc
 
 from ...compiler.ir import Graph
-from ..base import Namer, UnsupportedOp, class_name, last_uses
+from ..base import Namer, UnsupportedOp, at_node, class_name, last_uses
 from ..render import ident, lit
 from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS
 
@@ -48,11 +48,13 @@ def emit(graph: Graph) -> str:
     for node in graph.nodes:
         emitter = EMITTERS.get(node.op)
         if emitter is None:
-            raise UnsupportedOp(f"the torch backend has no emitter for op '{node.op}' ({node.name})")
+            raise UnsupportedOp(f"the torch backend has no emitter for op '{node.op}' ({node.name})",
+                                 node.location)
         first = node.inputs[0]
         dies = last.get(first) == node.name and node.inputs.count(first) == 1
         inplace = dies and node.op in INPLACE_OPS and producer.get(first) in INPLACE_SAFE_PRODUCERS
-        ctor, expr = emitter(node, module_ref(node.name), [var[i] for i in node.inputs], inplace)
+        with at_node(node):
+            ctor, expr = emitter(node, module_ref(node.name), [var[i] for i in node.inputs], inplace)
         if ctor is not None:
             tree.put(node.name, ctor)
         used_helpers.update(h for h in HELPERS if h == node.op or (ctor or "").startswith(h + "("))
