@@ -155,3 +155,27 @@ def test_nesting_made_by_aliases_is_refused_too():
     with pytest.raises(SpecError, match="nests deeper than 100 levels through the aliases") as info:
         load_yaml("\n".join(lines), "deep.yaml")
     assert (info.value.loc.line, info.value.loc.col) == (2, 68)  # the list that holds *a0
+
+
+@pytest.mark.skipif(loader._LIBYAML is None, reason="libyaml is not installed")
+def test_libyaml_and_pyyaml_read_a_spec_the_same_way(monkeypatch):
+    text = TEXT + "m: &m {a: 1, b: 'x'}\nn: {<<: *m, b: 2}\nq: [\"1e-5\", 1e-5, 017, 1:30]\n"
+    fast = load_yaml(text, "net.yaml")
+    monkeypatch.setattr(loader, "_LIBYAML", None)
+    slow = load_yaml(text, "net.yaml")
+    assert fast == slow and fast["q"] == ["1e-5", 1e-5, 15, 90]
+
+    def located(value):
+        if isinstance(value, dict):
+            return [value.loc, value.key_locs, value.value_locs, [located(v) for v in value.values()]]
+        if isinstance(value, list):
+            return [value.loc, value.item_locs, [located(v) for v in value]]
+        return None
+
+    assert located(fast) == located(slow)
+
+
+def test_deep_written_nesting_is_refused_before_libyaml_composes_it():
+    with pytest.raises(SpecError, match="nests deeper than 100 levels") as info:
+        load_yaml("a: " + "[" * 100_000 + "]" * 100_000, "deep.yaml")
+    assert info.value.loc.line == 1 and info.value.loc.col in (105, 1003)  # ours, or libyaml's
