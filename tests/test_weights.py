@@ -128,3 +128,68 @@ def test_netc_weights_refuses_a_pickle_with_objects(spec_file, tmp_path):
                                      "--spec", str(spec_file)])
     assert done.exit_code == 2
     assert "weights_only=True" in done.output
+
+
+@pytest.fixture
+def state(spec_file):
+    """The spec's torch state_dict, as users save it (with num_batches_tracked)."""
+    graph = netc.load(spec_file)
+    net = netc.build(graph, backend="torch")
+    get_backend("torch").import_weights(net, graph, random_weights(graph, seed=5))
+    return dict(net.state_dict())
+
+
+def _convert(spec_file, tmp_path, state, *flags):
+    torch.save(state, tmp_path / "in.pt")
+    return CliRunner().invoke(main, ["weights", str(tmp_path / "in.pt"),
+                                     str(tmp_path / "out.weights.h5"), "--spec", str(spec_file),
+                                     *flags])
+
+
+def test_netc_weights_reports_the_counters_it_skips(spec_file, tmp_path, state):
+    done = _convert(spec_file, tmp_path, state)
+    assert done.exit_code == 0, done.output
+    assert "skipped 1 batch-norm step counters (num_batches_tracked): bn.num_batches_tracked" \
+        in done.output
+
+
+def test_netc_weights_refuses_another_architectures_keys(spec_file, tmp_path, state):
+    state = {**state, "head.weight": torch.zeros(5, 5), "head.bias": torch.zeros(5)}
+    done = _convert(spec_file, tmp_path, state)
+    assert done.exit_code == 2
+    assert "holds 2 keys the spec does not have: 'head.bias', 'head.weight'" in done.output
+    assert not (tmp_path / "out.weights.h5").exists()
+    done = _convert(spec_file, tmp_path, state, "--ignore-extra-keys")
+    assert done.exit_code == 0, done.output
+    assert "skipped 2 keys the spec does not have: head.bias, head.weight" in done.output
+    assert (tmp_path / "out.weights.h5").exists()
+
+
+def test_netc_weights_refuses_integer_tensors(spec_file, tmp_path, state):
+    state["fc.bias"] = torch.arange(5)
+    done = _convert(spec_file, tmp_path, state)
+    assert done.exit_code == 2
+    assert "'fc.bias' holds int64 values, not floats" in done.output
+    done = _convert(spec_file, tmp_path, state, "--cast-non-float")
+    assert done.exit_code == 0, done.output
+    assert "cast 1 non-float tensors to float32: fc.bias" in done.output
+    model = netc.build(netc.load(spec_file), backend="keras")
+    model.load_weights(tmp_path / "out.weights.h5")
+    np.testing.assert_array_equal(model.get_layer("fc").bias.numpy(), np.arange(5.0))
+
+
+def test_netc_weights_refuses_non_finite_values(spec_file, tmp_path, state):
+    state["bn.running_var"] = state["bn.running_var"].clone()
+    state["bn.running_var"][2] = float("nan")
+    done = _convert(spec_file, tmp_path, state)
+    assert done.exit_code == 2
+    assert "1 tensors hold NaN or infinite values: 'bn.running_var'" in done.output
+    done = _convert(spec_file, tmp_path, state, "--allow-non-finite")
+    assert done.exit_code == 0, done.output
+    assert "kept 1 tensors holding NaN or infinite values: bn.running_var" in done.output
+
+
+def test_netc_weights_reads_half_precision(spec_file, tmp_path, state):
+    done = _convert(spec_file, tmp_path, {k: v.bfloat16() if v.is_floating_point() else v
+                                          for k, v in state.items()})
+    assert done.exit_code == 0, done.output
