@@ -139,7 +139,9 @@ RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
 
 def test_he2016_recipe_is_the_papers_iteration_schedule():
     recipe = load_recipe(RECIPES / "cifar10_he2016.yaml")
-    steps = 50_000 // recipe.batch_size  # full batches per epoch of CIFAR-10's training set
+    # full batches per epoch of CIFAR-10's 50k training images less the validation split
+    steps = round(50_000 * (1 - recipe.val_fraction)) // recipe.batch_size
+    assert recipe.val_fraction == 0.1  # the paper's 45k/5k split
     assert [m * steps for m in recipe.step_milestones] == pytest.approx([32_000, 48_000], rel=0.01)
     assert recipe.epochs * steps == pytest.approx(64_000, rel=0.01)
     assert lr_at(recipe, 31_000, steps) == pytest.approx(0.1)
