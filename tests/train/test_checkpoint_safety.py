@@ -208,3 +208,24 @@ def test_a_second_run_into_a_locked_folder_is_refused(tmp_path):
         result = runner.invoke(main, ["train", str(spec), "--resume", str(out), "--epochs", "2"])
         assert result.exit_code == 2 and "being written by another run" in result.output
     assert [row["epoch"] for row in read_metrics(out)] == [1]
+
+
+def test_eval_of_a_damaged_checkpoint_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from netc.cli import main
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(spec), "--data", "synthetic:32", "--batch-size",
+                                  "8", "--epochs", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    last = out / "checkpoints" / "last.pt"
+    data = bytearray(last.read_bytes())
+    data[_data_offset(last, "data/0") + 1] ^= 0x01
+    last.write_bytes(bytes(data))
+    result = runner.invoke(main, ["eval", str(last)])
+    assert result.exit_code == 2
+    assert f"error: {last}: checksum mismatch" in result.output and "Traceback" not in result.output

@@ -135,3 +135,24 @@ def test_resume_extends_with_epochs_and_refuses_other_changes(model, finished, t
     assert [row["epoch"] for row in read_metrics(run)] == [1, 2, 3]
     assert read_checkpoint_state(checkpoint_path(run))["epoch"] == 3 == len(result.history)
     assert "epochs: 3" in (run / "recipe.yaml").read_text()
+
+
+def test_ctrl_c_prints_the_command_that_resumes(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from netc.cli import main
+
+    spec = tmp_path / "tiny_bn.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "run"
+
+    def interrupted_after_the_epoch(self, row, epochs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "epoch", interrupted_after_the_epoch)
+    result = CliRunner().invoke(main, ["train", str(spec), "--backend", "keras", "--data",
+                                       "synthetic:64", "--batch-size", "16", "--out", str(out)])
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert result.output.rstrip().endswith(
+        f"netc train {spec} --backend keras --resume {out}")
+    assert read_checkpoint_state(checkpoint_path(out))["epoch"] == 1
