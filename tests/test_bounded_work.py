@@ -180,3 +180,8 @@ def test_the_cli_reports_a_spec_that_is_a_fifo_or_a_device_without_reading_it(tm
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(f"{target}: error: '{target}' is not a regular file")
+
+
+def test_text_of_multibyte_characters_is_measured_in_bytes():
+    with pytest.raises(SpecError, match="larger than 1 MiB"):
+        load_document("net.yaml", text="#" + "é" * (document.MAX_FILE_BYTES // 2 + 1))

@@ -45,7 +45,7 @@ def read_source(path: str, loc: Location | None = None, hint: str | None = None,
     """The text of a regular file, reading no more than the bytes left (MAX_FILE_BYTES less
     `used`) + 1: a device, a FIFO or a directory is refused before anything is read, and a file
     that grows, or whose size the system misreports, still stops at the limit."""
-    limit = MAX_FILE_BYTES - used
+    limit = max(MAX_FILE_BYTES - used, 0)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO's open waits
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -76,7 +76,7 @@ def load_document(path: str, overrides: dict | None = None, text: str | None = N
     loc = Location(path, 0, 0)
     if text is None:
         text = read_source(path, loc)
-    elif len(text) > MAX_FILE_BYTES:
+    elif len(text) > MAX_FILE_BYTES or len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise SpecError(f"the spec text is larger than {_size(MAX_FILE_BYTES)}", loc)
     data, size = load_sized(text, path)
     check_schema(data, path)
