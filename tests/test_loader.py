@@ -167,7 +167,8 @@ def test_libyaml_and_pyyaml_read_a_spec_the_same_way(monkeypatch):
 
     def located(value):
         if isinstance(value, dict):
-            return [value.loc, value.key_locs, value.value_locs, [located(v) for v in value.values()]]
+            return [value.loc, value.key_locs, value.value_locs,
+                    [located(v) for v in value.values()]]
         if isinstance(value, list):
             return [value.loc, value.item_locs, [located(v) for v in value]]
         return None

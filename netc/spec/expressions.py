@@ -174,7 +174,8 @@ class _Interpreter:
         if isinstance(result, float) and not math.isfinite(result):
             self.fail(f"the result {result} is not a finite number")
         if isinstance(result, (int, float)) and abs(result) > MAX_MAGNITUDE:
-            self.fail(f"value {_short(result)} is out of range (netc's limit is {MAX_MAGNITUDE:.0e})")
+            self.fail(f"value {_short(result)} is out of range "
+                      f"(netc's limit is {MAX_MAGNITUDE:.0e})")
         return result
 
     def visit_UnaryOp(self, node):
