@@ -47,8 +47,9 @@ def recipe_options(fn):
               help="A recipe YAML file; flags override it.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME).")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False),
-              help="Continue this run with its recipe; --epochs extends it, --device and "
-                   "--threads move it; other changes are refused.")
+              help="Continue this run with its recipe; --epochs extends it, --device, "
+                   "--threads, --compile and --channels-last change how it runs; other changes "
+                   "are refused.")
 @click.option("--nproc-per-node", type=int, help="Train with N processes (torchrun, DDP).")
 @click.option("--nnodes", type=int, default=1, show_default=True)
 @click.option("--rdzv-endpoint", help="HOST:PORT of the rendezvous, for several machines.")
@@ -102,7 +103,7 @@ def _check_resume(run_dir: Path, backend: str, recipe_path, out) -> None:
     if recipe_path or out:
         raise TrainError(f"--resume continues {run_dir} in its folder with its saved recipe; "
                          f"{'--recipe' if recipe_path else '--out'} cannot go with it",
-                         hint="--epochs N extends the run; --device and --threads move it")
+                         hint="--epochs N extends the run")
     found = checkpoint_backend(run_dir)
     if found is not None and found != backend:
         raise TrainError(f"{run_dir} is a {found} run, and --backend is {backend}",
@@ -127,6 +128,10 @@ def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str 
     for flag, field, _, _ in RECIPE_FLAGS:
         if field in CHANGEABLE and field in given:
             argv += [flag, str(given[field])]
+    for name, _ in SWITCHES:
+        field = name.replace("-", "_")
+        if field in CHANGEABLE and field in given:
+            argv.append(f"--{name}" if given[field] else f"--no-{name}")
     return shlex.join(argv)
 
 

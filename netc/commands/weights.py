@@ -32,6 +32,7 @@ def weights(source, target, spec, sets, ignore_extra_keys, cast_non_float, allow
              (report.non_finite, "kept {n} tensors holding NaN or infinite values")]
     for keys, text in lines:
         if keys:
-            listed = ", ".join(keys[:5]) + (f", ... ({len(keys) - 5} more)" if len(keys) > 5 else "")
+            more = f", ... ({len(keys) - 5} more)" if len(keys) > 5 else ""
+            listed = ", ".join(keys[:5]) + more
             click.echo(f"{text.format(n=len(keys))}: {listed}", err=True)
     click.echo(f"wrote {target} ({report.count} tensors)", err=True)

@@ -21,7 +21,7 @@ import numpy as np
 from netc.train import atomic, rundir
 from netc.train.errors import TrainError
 from netc.train.integrity import content_digest, verify_digest
-from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields, check_progress
+from netc.train.state_checks import DICT, INT, STR, check_fields, check_progress
 
 if TYPE_CHECKING:
     import keras

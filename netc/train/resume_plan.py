@@ -1,10 +1,11 @@
 """What a resumed run may change: settings given with ``--resume`` are applied and announced,
 or refused; never ignored.
 
-A resumed run continues its saved recipe. Three settings may change: ``epochs`` (extend a run,
-finished or not; schedules that span the whole run are recomputed over the new length),
-``device`` and ``threads`` (where and how fast it runs, not what it computes). Anything else that
-differs from the saved recipe is refused: the run would silently become another experiment.
+A resumed run continues its saved recipe. A few settings may change: ``epochs`` (extend a run,
+finished or not; schedules that span the whole run are recomputed over the new length), and
+``device``, ``threads``, ``compile`` and ``channels_last`` (where and how fast it runs, not what
+it computes). Anything else that differs from the saved recipe is refused: the run would
+silently become another experiment.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Mapping
 from netc.train.errors import TrainError
 from netc.train.recipe import Recipe, override_recipe
 
-CHANGEABLE = ("epochs", "device", "threads")
+CHANGEABLE = ("epochs", "device", "threads", "compile", "channels_last")
 # The learning rate of these schedules at a step depends on the run's total length.
 LENGTH_DEPENDENT_SCHEDULES = ("cosine", "onecycle")
 

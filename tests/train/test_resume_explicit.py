@@ -188,3 +188,18 @@ def test_sigint_in_a_real_run(tmp_path):
     assert "Traceback" not in stderr
     assert stderr.strip().endswith(shlex.join(["netc", "train", str(spec), "--resume", str(out)]))
     load_checkpoint(out / "checkpoints" / "last.pt")  # whole, whenever the signal came
+
+
+def test_ctrl_c_during_a_resume_repeats_what_it_applied(spec_run, monkeypatch):
+    spec, out = spec_run
+
+    def interrupted(self, row, epochs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "epoch", interrupted)
+    result = CliRunner().invoke(main, ["train", str(spec), "--resume", str(out), "--epochs", "3",
+                                       "--device", "cpu", "--no-compile", "--lr", "0.1"])
+    assert result.exit_code == 130, result.output
+    assert result.output.rstrip().endswith(shlex.join(
+        ["netc", "train", str(spec), "--resume", str(out), "--epochs", "3", "--device", "cpu",
+         "--no-compile"]))
