@@ -128,9 +128,11 @@ def test_validate_reports_located_error(path):
 
 
 # A sample through a real process: the console behaviour (stderr, exit status) and the cases
-# where a mistake would hurt outside Python (a shell command in a tag, an alias bomb, 10**9 layers).
+# where a mistake would hurt outside Python (a shell command in a tag, an alias bomb, 10**9 layers,
+# an endless device, 10**8 empty bodies).
 SAMPLE = ["yaml_tab", "python_tag", "billion_laughs", "enormous_repeat", "shape_add",
-          "include_cycle", "set_unknown_param", "expr_string_multiply"]
+          "include_cycle", "set_unknown_param", "expr_string_multiply", "set_python_tag",
+          "include_device", "nested_empty_repeats"]
 
 
 @pytest.mark.parametrize("name", SAMPLE)
