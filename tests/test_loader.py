@@ -180,3 +180,21 @@ def test_deep_written_nesting_is_refused_before_libyaml_composes_it():
     with pytest.raises(SpecError, match="nests deeper than 100 levels") as info:
         load_yaml("a: " + "[" * 100_000 + "]" * 100_000, "deep.yaml")
     assert info.value.loc.line == 1 and info.value.loc.col in (105, 1003)  # ours, or libyaml's
+
+
+@pytest.mark.skipif(loader._LIBYAML is None, reason="libyaml is not installed")
+def test_libyaml_composes_a_sound_document_and_pyyaml_words_a_broken_one(monkeypatch):
+    used = []
+    compose = loader.yaml.compose
+
+    def recording(text, Loader):
+        used.append(Loader)
+        return compose(text, Loader=Loader)
+
+    monkeypatch.setattr(loader.yaml, "compose", recording)
+    load_yaml(TEXT, "net.yaml")
+    assert used == [loader._LIBYAML]
+    used.clear()
+    with pytest.raises(SpecError, match="YAML syntax"):
+        load_yaml("a: [1, 2\n", "bad.yaml")
+    assert used[-1] is loader.yaml.SafeLoader
