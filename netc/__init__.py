@@ -18,12 +18,13 @@ def load(path: str, overrides: dict | None = None, text: str | None = None) -> G
     from .compiler.lint import lint
     from .spec.document import load_document
     from .spec.expand import expand
+    from .spec.loader import location_of
     from .spec.references import check_references
 
     doc = load_document(str(path), overrides, text)
     check_references(doc)
     graph = expand(doc)
-    lint(graph)
+    lint(graph, input_loc=location_of(doc.data["input"], "shape"))
     return graph
 
 

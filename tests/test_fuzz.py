@@ -63,7 +63,7 @@ def mutants(draw):
         container, key = draw(st.sampled_from(places))
         action = draw(st.sampled_from(["replace", "replace", "delete", "double", "rename"]))
         if action == "replace":
-            container[key] = draw(NASTY)
+            container[key] = copy.deepcopy(draw(NASTY))  # st.just values are shared
         elif action == "delete":
             del container[key]
         elif action == "double" and isinstance(container, list):

@@ -39,10 +39,11 @@ def name_problem(name) -> str | None:
     return None
 
 
-def lint(graph: Graph, origin: str | None = None) -> None:
+def lint(graph: Graph, origin: str | None = None, input_loc: Location | None = None) -> None:
     """Raise a LintError at the first broken invariant. `origin` names the file a graph was read
-    from; its errors are located there rather than at the spec positions the file claims."""
-    _check_graph(graph, origin)
+    from; its errors are located there rather than at the spec positions the file claims.
+    `input_loc` is where a spec declared the input, for errors about the input's shape."""
+    _check_graph(graph, _at(origin) or input_loc)
     seen = {graph.input_name}
     total = 0
     for node in graph.nodes:
@@ -78,8 +79,7 @@ def lint(graph: Graph, origin: str | None = None) -> None:
                         hint="connect them or remove them")
 
 
-def _check_graph(graph: Graph, origin) -> None:
-    loc = _at(origin)
+def _check_graph(graph: Graph, loc) -> None:
     for what, value in (("network name", graph.name), ("input name", graph.input_name)):
         if not isinstance(value, str) or not _IDENT.fullmatch(value) or keyword.iskeyword(value):
             raise LintError(f"the {what} {value!r:.60} is not an identifier", loc)

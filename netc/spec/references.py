@@ -32,13 +32,14 @@ class _Walker:
             elif key not in ("params", "defaults", "doc"):
                 self.layer(key, value, location_of(decl, key))
 
-    def items(self, value) -> None:
-        """A list of layers, or one layer where a single one may stand (`then: relu`)."""
+    def items(self, value, loc=None) -> None:
+        """A list of layers, or one layer where a single one may stand (`then: relu`), written
+        at `loc`."""
         if isinstance(value, list):
             for i, item in enumerate(value):
                 self.item(item, location_of(value, i))
         elif value is not None:
-            self.item(value, location_of(value))
+            self.item(value, location_of(value) or loc)
 
     def item(self, item, loc) -> None:
         if isinstance(item, str):
@@ -60,14 +61,14 @@ class _Walker:
 
 
 def _body(walker, value, args, slot):
-    walker.items(value)
+    walker.items(value, location_of(args, slot))
 
 
 def _nested_body(walker, value, args, slot):  # a shortcut or gate written {name, body}
     if isinstance(value, dict) and "body" in value:
-        walker.items(value["body"])
+        walker.items(value["body"], location_of(value, "body"))
     elif isinstance(value, list):
-        walker.items(value)
+        walker.items(value, location_of(args, slot))
 
 
 def _branches(walker, value, args, slot):
@@ -90,7 +91,7 @@ def _stage_block(walker, value, args, slot):
 def _nodes(walker, value, args, slot):
     for node in value or []:
         if isinstance(node, dict):
-            walker.items(node.get("body"))
+            walker.items(node.get("body"), location_of(node, "body"))
 
 
 _SLOTS = {

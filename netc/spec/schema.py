@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 from ..compiler.ops import REGISTRY
+from ..compiler.ops.attr_types import MAX_CHANNELS
 from ..compiler.ops.schema_types import BOOL, EXPR, NUMBER, POS_INT, PROB, either
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
+INPUT_DIM = either({"type": "integer", "minimum": 1, "maximum": MAX_CHANNELS})
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*(?![\s\S])"  # no trailing newline: Python's $ allows one
 PART = r"^[A-Za-z0-9_]+(?![\s\S])"  # one part of a layer name: layer1.0.conv1
 NAME = {"type": "string", "description": "a name; may use {expr} parts, e.g. layer{stage}"}
@@ -126,8 +128,11 @@ def build_schema() -> dict:
             "doc": {"type": "string"},
             "params": PARAM_DECLS,
             "input": {"type": "object", "required": ["shape"], "additionalProperties": False,
-                      "properties": {"shape": {"type": "array", "minItems": 1, "maxItems": 3,
-                                               "items": POS_INT},
+                      "properties": {"shape": {
+                          "type": "array", "minItems": 1, "maxItems": 3, "items": INPUT_DIM,
+                          "not": {"minItems": 2, "maxItems": 2,
+                                  "description": "2 entries: an input is [features] or "
+                                                 "[channels, height, width]"}},
                                      "name": {"type": "string", "pattern": IDENT}}},
             "include": {"type": "array", "items": {"type": "string"}},
             "defaults": {"$ref": "#/$defs/defaults"},

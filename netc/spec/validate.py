@@ -172,6 +172,11 @@ def _bounds(error, node, key, loc):
     return SpecError(f"{owner}: {text}", loc, _BOUND_HINTS.get(key))
 
 
+def _not(error, node, key, loc):
+    owner = f"'{key}'" if isinstance(key, str) else "this value"
+    return SpecError(f"{owner} may not have {error.validator_value['description']}", loc)
+
+
 def _empty(error, node, key, loc):
     if isinstance(key, str):
         return SpecError(f"'{key}' must not be empty", loc)
@@ -237,5 +242,5 @@ _HANDLERS = {
     "additionalProperties": _additional, "required": _required, "maxProperties": _too_many,
     "type": _type, "anyOf": _any_of, "enum": _enum, "const": _const, "minimum": _bounds,
     "maximum": _bounds, "minItems": _bounds, "maxItems": _bounds, "pattern": _bounds,
-    "minProperties": _empty,
+    "minProperties": _empty, "not": _not,
 }
