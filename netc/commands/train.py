@@ -1,7 +1,6 @@
 """`netc train`, `netc eval` and `netc lesion`."""
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import sys
@@ -139,14 +138,14 @@ def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str 
 def _interruptible(again: str | None, run_dir, made: bool):
     """Ctrl-C ends the run without a traceback and says how to continue it (exit 130, the
     shell's code for SIGINT). Checkpoints are written atomically, so the last one is whole."""
-    from ..train import inside_torchrun
+    from ..train.distributed import speaks_for_the_run
     from ..train.rundir import checkpoint_backend
 
     try:
         yield
     except KeyboardInterrupt:
-        if inside_torchrun() and os.environ.get("RANK", "0") != "0":
-            sys.exit(130)  # the launching process speaks for the run
+        if not speaks_for_the_run():
+            sys.exit(130)
         if run_dir is not None and checkpoint_backend(Path(run_dir)) is not None:
             click.echo(f"\ninterrupted; the last checkpoint in {run_dir} is intact. Resume "
                        f"with:\n  {again}", err=True)

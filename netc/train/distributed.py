@@ -129,11 +129,25 @@ def torchrun_argv(worker_command: Sequence[str], nproc_per_node: int, nnodes: in
     return argv + ["--no-python", *worker_command]
 
 
+# Set for the processes `launch` starts: the launching process reports on the run (a Ctrl-C's
+# resume command), so they stay quiet.
+LAUNCHED_ENV = "NETC_LAUNCHED"
+
+
+def speaks_for_the_run() -> bool:
+    """Whether this process reports on the run: a plain process, or rank 0 of a torchrun that
+    netc did not start itself."""
+    if not inside_torchrun():
+        return True
+    return os.environ.get("RANK", "0") == "0" and not os.environ.get(LAUNCHED_ENV)
+
+
 def launch(worker_command: Sequence[str], nproc_per_node: int, nnodes: int = 1,
            rdzv_endpoint: str | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run ``worker_command`` under torchrun and return its exit status."""
     argv = torchrun_argv(worker_command, nproc_per_node, nnodes, rdzv_endpoint)
     environment = dict(os.environ if env is None else env)
+    environment[LAUNCHED_ENV] = "1"
     # N processes on one machine would each start one thread per core and fight for them.
     environment.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
                                                       // max(1, nproc_per_node))))

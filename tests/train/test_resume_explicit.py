@@ -203,3 +203,19 @@ def test_ctrl_c_during_a_resume_repeats_what_it_applied(spec_run, monkeypatch):
     assert result.output.rstrip().endswith(shlex.join(
         ["netc", "train", str(spec), "--resume", str(out), "--epochs", "3", "--device", "cpu",
          "--no-compile"]))
+
+
+@pytest.mark.parametrize("environ, speaks", [
+    ({}, True),                                                          # a plain process
+    ({"LOCAL_RANK": "0", "WORLD_SIZE": "2", "RANK": "0"}, True),         # user's own torchrun
+    ({"LOCAL_RANK": "1", "WORLD_SIZE": "2", "RANK": "1"}, False),
+    ({"LOCAL_RANK": "0", "WORLD_SIZE": "2", "RANK": "0", "NETC_LAUNCHED": "1"}, False),
+])
+def test_one_process_reports_an_interrupted_run(monkeypatch, environ, speaks):
+    from netc.train.distributed import speaks_for_the_run
+
+    for key in ("LOCAL_RANK", "WORLD_SIZE", "RANK", "NETC_LAUNCHED"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    assert speaks_for_the_run() is speaks
