@@ -156,3 +156,39 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path, monkeypatch):
     assert result.output.rstrip().endswith(
         f"netc train {spec} --backend keras --resume {out}")
     assert read_checkpoint_state(checkpoint_path(out))["epoch"] == 1
+
+
+def _rewritten(finished, tmp_path, change):
+    """A copy of the run whose checkpoint state was edited and re-sealed with a valid checksum,
+    as a foreign tool or another netc version could have written it."""
+    import json
+    import shutil
+
+    import h5py
+
+    from netc.train import keras_checkpoint as kc
+    from netc.train.integrity import content_digest
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    with h5py.File(checkpoint_path(run), "a") as handle:
+        state = json.loads(handle.attrs[kc.STATE_ATTRIBUTE])
+        change(state)
+        text = json.dumps(state)
+        handle.attrs[kc.STATE_ATTRIBUTE] = text
+        handle.attrs[kc.CHECKSUM_ATTRIBUTE] = content_digest([text, kc._datasets(handle)])
+    return run
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda state: state.pop("epoch"), "the checkpoint lacks 'epoch'"),
+    (lambda state: state.update(epoch=2.5), "'epoch' must be an integer, got float"),
+    (lambda state: state.update(epoch=99), "says 99 epochs are done, but its recipe trains 2"),
+    (lambda state: state.update(steps_per_epoch=7), "written with 7 steps an epoch, this run has 3"),
+])
+def test_a_checkpoint_that_does_not_fit_is_a_clear_error(model, finished, tmp_path, change,
+                                                         message):
+    source, graph = model
+    run = _rewritten(finished, tmp_path, change)
+    with pytest.raises(TrainError, match=message):
+        resume_keras(run, source, graph, {"epochs": 3}, progress=QUIET)
