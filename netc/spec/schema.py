@@ -106,9 +106,7 @@ def _item() -> dict:
         "type": ["string", "object"],
         "if": {"type": "string"}, "then": {"pattern": IDENT},
         "else": {"minProperties": 1, "maxProperties": 1,
-                 "additionalProperties": BLOCK_CALL,
-                 "allOf": [{"if": {"required": [k]}, "then": {"properties": {k: v}}}
-                           for k, v in known.items()]},
+                 "properties": known, "additionalProperties": BLOCK_CALL},
     }
 
 
