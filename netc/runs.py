@@ -8,9 +8,11 @@ from pathlib import Path
 
 from .compiler.ir import Graph
 from .compiler.lesion import deletable_blocks, lesion
+from .compiler.lint import lint
 from .spec.errors import SpecError
 
 IR_FILE = "ir.json"
+MAX_IR_BYTES = 64 * 2**20
 
 
 def model_source(graph: Graph, spec_text: str, backend: str = "torch"):
@@ -61,10 +63,17 @@ def run_graph(run_dir: Path) -> tuple[Graph, str]:
         raise TrainError(f"{run_dir} has no {IR_FILE}", hint="pass the spec with --spec")
     text = spec_path.read_text(encoding="utf-8") if spec_path.exists() else ""
     try:
-        graph = Graph.from_json(json.loads(ir_path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as err:  # damaged, or not written by netc
-        raise TrainError(f"{ir_path}: not a netc IR file ({type(err).__name__}: {err})",
+        with open(ir_path, "rb") as fh:
+            raw = fh.read(MAX_IR_BYTES + 1)
+        if len(raw) > MAX_IR_BYTES:
+            raise ValueError(f"larger than {MAX_IR_BYTES // 2**20} MiB")
+        graph = Graph.from_json(json.loads(raw.decode("utf-8")))
+    except (ValueError, RecursionError) as err:  # damaged, or not written by netc
+        raise TrainError(f"{ir_path}: not a netc IR file ({err})",
                          hint="pass the spec with --spec") from None
+    # The folder may have been edited since netc wrote it: its IR is checked like a new one,
+    # and its hash is computed from what is here, never read.
+    lint(graph, origin=str(ir_path))
     return graph, text
 
 
