@@ -17,17 +17,19 @@ included), its second epoch's images/s against torchvision's bare step above.
 import argparse
 import statistics
 import tempfile
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import torch
-import torchvision
+from sidebyside import compare, pin_threads
 
-import netc
-from netc.runs import model_source
-from netc.train import make_recipe, train
-from netc.train.progress import Progress
+pin_threads(2)  # before torch starts its thread pool; the GPU figures do not depend on it
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+import netc  # noqa: E402
+from netc.runs import model_source  # noqa: E402
+from netc.train import make_recipe, train  # noqa: E402
+from netc.train.progress import Progress  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WEIGHT_DECAY = 5e-4  # on every parameter, in the bare steps and in `netc train` alike
@@ -56,20 +58,18 @@ def make_step(model, batch, size, classes, args, device):
 
 
 def images_per_second(steps: dict, batch: int, rounds: int, per_round: int, device) -> dict:
+    """Median images/s of each step, timed in interleaved rounds of `per_round` steps."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for step in steps.values():  # compile and warm up
-        for _ in range(3):
-            step()
-    sync()
-    rates = {k: [] for k in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
+
+    def round_of(step):
+        def run():
             for _ in range(per_round):
                 step()
             sync()
-            rates[name].append(batch * per_round / (time.perf_counter() - start))
-    return {k: statistics.median(v) for k, v in rates.items()}
+        return run
+
+    samples = compare({k: round_of(step) for k, step in steps.items()}, rounds, warmup=1)
+    return {k: batch * per_round / statistics.median(s.wall) for k, s in samples.items()}
 
 
 def train_loop_rate(graph, args) -> float:
