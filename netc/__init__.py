@@ -13,19 +13,30 @@ from .spec.errors import ShapeError, SpecError
 __all__ = ["load", "build", "emit", "Graph", "Node", "Param", "SpecError", "ShapeError"]
 
 
-def load(path: str, overrides: dict | None = None, text: str | None = None) -> Graph:
-    """Parse, validate and expand a spec into a linted IR graph."""
+def load(path: str, overrides: dict | None = None, text: str | None = None,
+         input_size: tuple[int, int] | None = None) -> Graph:
+    """Parse, validate and expand a spec into a linted IR graph; with `input_size` (H, W), an
+    image input takes that height and width instead of the spec's (checks at a small size)."""
     from .compiler.lint import lint
     from .spec.document import load_document
     from .spec.expand import expand
     from .spec.loader import location_of
     from .spec.references import check_references
 
+    if input_size is not None:
+        input_size = _size(input_size)
     doc = load_document(str(path), overrides, text)
     check_references(doc)
-    graph = expand(doc)
+    graph = expand(doc, input_size)
     lint(graph, input_loc=location_of(doc.data["input"], "shape"))
     return graph
+
+
+def _size(size) -> tuple[int, int]:
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in size)):
+        raise SpecError(f"input_size is (height, width), two positive whole numbers; got {size!r:.60}")
+    return int(size[0]), int(size[1])
 
 
 def _checked(spec, overrides) -> Graph:

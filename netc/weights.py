@@ -1,6 +1,7 @@
-"""Canonical weights: one dict, 'node.param' -> numpy array in IR layout (torch's: conv OIHW,
-linear (out, in), batch-norm weight/bias/running_mean/running_var), and the weight files of each
-framework read into it and written from it.
+"""Canonical weights: one dict, 'node.param' -> numpy array in IR layout (conv OIHW, linear
+(out, in), batch-norm weight/bias/running_mean/running_var), and weight files read into it and
+written from it by the backend whose suffix the file has (`Backend.reads_weights`,
+`Backend.writes_weights`).
 
     netc weights resnet50.pt resnet50.weights.h5 --spec resnet50.yaml    # torch -> Keras
     netc weights resnet50.weights.h5 resnet50.pt --spec resnet50.yaml    # and back
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backends import Backend, installed
 from .compiler.ir import Graph
 from .spec.errors import SpecError
 
@@ -64,18 +66,9 @@ class Conversion:
 
     count: int = 0
     skipped: list[str] = field(default_factory=list)      # keys not in the spec
-    counters: list[str] = field(default_factory=list)     # torch's num_batches_tracked
+    bookkeeping: dict[str, list[str]] = field(default_factory=dict)  # what they are -> keys
     cast: list[str] = field(default_factory=list)         # non-float tensors made float32
     non_finite: list[str] = field(default_factory=list)   # kept although NaN or infinite
-
-
-# torch counts batch-norm steps in a buffer that no other framework keeps and no output uses.
-COUNTER = "num_batches_tracked"
-
-
-def _counters(graph: Graph) -> set[str]:
-    return {f"{n.name}.{COUNTER}" for n in graph.nodes
-            if any(p.name == "running_var" for p in n.params)}
 
 
 def _some(keys: list[str], count: int = 3) -> str:
@@ -84,15 +77,16 @@ def _some(keys: list[str], count: int = 3) -> str:
 
 
 def select(graph: Graph, found: dict, source: str, leniency: Leniency = Leniency(),
-           report: Conversion | None = None) -> dict[str, np.ndarray]:
-    """The IR's parameters out of a state_dict, checked for presence, shape, a float dtype and
-    no keys beyond the spec's (batch-norm step counters aside). ``found`` maps keys to numpy
-    arrays, or to anything else a state_dict held (an extra key either way)."""
+           report: Conversion | None = None, bookkeeping: dict[str, str] | None = None
+           ) -> dict[str, np.ndarray]:
+    """The IR's parameters out of what a weight file held, checked for presence, shape, a float
+    dtype and no keys beyond the spec's (the framework's ``bookkeeping`` keys aside, key -> what
+    it is). ``found`` maps keys to numpy arrays, or to anything else the file held."""
     report = report if report is not None else Conversion()
+    bookkeeping = bookkeeping or {}
     expected = expected_keys(graph)
     missing = [k for k in expected if k not in found]
-    counters = _counters(graph)
-    extra = sorted(k for k in found if k not in expected and k not in counters)
+    extra = sorted(k for k in found if k not in expected and k not in bookkeeping)
     if missing:
         raise SpecError(f"{source} lacks {len(missing)} of the spec's {len(expected)} parameters, "
                         f"e.g. '{missing[0]}'" + (f"; it has e.g. {', '.join(extra[:3])}" if extra else ""),
@@ -102,7 +96,8 @@ def select(graph: Graph, found: dict, source: str, leniency: Leniency = Leniency
                         hint="is it another architecture's state_dict? --ignore-extra-keys "
                              "converts the spec's parameters and skips the rest")
     report.skipped = extra
-    report.counters = sorted(k for k in found if k in counters)
+    for key in sorted(k for k in found if k in bookkeeping):
+        report.bookkeeping.setdefault(bookkeeping[key], []).append(key)
     out = {}
     for key, shape in expected.items():
         value = found[key]
@@ -128,83 +123,30 @@ def check_finite(weights: dict[str, np.ndarray], source: str, leniency: Leniency
     report.non_finite = bad
 
 
-def _to_numpy(value):
-    """A tensor as numpy (bfloat16 and half widened to float32); anything else unchanged."""
-    import torch
+def _backend_for(path: str, writing: bool) -> Backend:
+    """The backend whose weight-file suffix `path` has (the longest that matches)."""
+    def suffixes(b):
+        return b.writes_weights if writing else b.reads_weights
 
-    if not isinstance(value, torch.Tensor):
-        return value
-    value = value.detach().cpu()
-    if value.dtype in (torch.bfloat16, torch.float16):
-        value = value.float()
-    return value.numpy()
-
-
-def read_torch(path: str, graph: Graph, leniency: Leniency = Leniency(),
-               report: Conversion | None = None) -> dict[str, np.ndarray]:
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a pickle torch refuses to load safely, or not a torch file
-        raise SpecError(f"cannot read '{path}' as a torch state_dict ({type(exc).__name__}: {exc})",
-                        hint="netc loads checkpoints with weights_only=True; save a plain state_dict") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise SpecError(f"'{path}' holds a {type(state).__name__}, not a state_dict")
-    return select(graph, {str(k): _to_numpy(v) for k, v in state.items()}, f"'{path}'",
-                  leniency, report)
-
-
-def write_torch(path: str, graph: Graph, weights: dict[str, np.ndarray]) -> None:
-    import torch
-
-    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}, path)
-
-
-def read_keras(path: str, graph: Graph, leniency: Leniency = Leniency(),
-               report: Conversion | None = None) -> dict[str, np.ndarray]:
-    from .backends import get_backend
-
-    backend = get_backend("keras")
-    model = backend.load(backend.emit(graph), graph)
-    try:
-        model.load_weights(path)
-    except (ValueError, OSError) as exc:
-        raise SpecError(f"cannot load '{path}' into the spec's Keras model: {exc}") from None
-    return backend.export_weights(model, graph)
-
-
-def write_keras(path: str, graph: Graph, weights: dict[str, np.ndarray]) -> None:
-    from .backends import get_backend
-
-    backend = get_backend("keras")
-    model = backend.load(backend.emit(graph), graph)
-    backend.import_weights(model, graph, weights)
-    model.save_weights(path)
-
-
-FORMATS = {".pt": (read_torch, write_torch), ".pth": (read_torch, write_torch),
-           ".weights.h5": (read_keras, write_keras)}
-
-
-def file_format(path: str):
-    for suffix, handlers in FORMATS.items():
-        if str(path).endswith(suffix):
-            return handlers
-    raise SpecError(f"'{path}': netc reads and writes {', '.join(FORMATS)} weight files")
+    backends = installed()
+    matches = [(len(s), -i, b) for i, b in enumerate(backends) for s in suffixes(b)
+               if str(path).endswith(s)]
+    if not matches:
+        known = "; ".join(f"{', '.join(suffixes(b))} ({b.name})" for b in backends if suffixes(b))
+        raise SpecError(f"'{path}': netc {'writes' if writing else 'reads'} weight files named "
+                        f"{known}")
+    return max(matches, key=lambda m: m[:2])[2]
 
 
 def convert(graph: Graph, src: str, dst: str, leniency: Leniency = Leniency()) -> Conversion:
-    """Copy weights between framework files through the canonical dict. Keys beyond the spec's,
+    """Copy weights between weight files through the canonical dict. Keys beyond the spec's,
     non-float tensors and non-finite values are refused unless ``leniency`` allows them; the
     returned Conversion says what was skipped or let through."""
-    read, _ = file_format(src)
-    _, write = file_format(dst)
+    reader, writer = _backend_for(src, writing=False), _backend_for(dst, writing=True)
     report = Conversion()
-    weights = read(src, graph, leniency, report)
+    weights = select(graph, reader.read_weights(src, graph), f"'{src}'", leniency, report,
+                     reader.bookkeeping_keys(graph))
     check_finite(weights, f"'{src}'", leniency, report)
-    write(dst, graph, weights)
+    writer.write_weights(dst, graph, weights)
     report.count = len(weights)
     return report

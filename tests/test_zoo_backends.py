@@ -8,8 +8,9 @@ backward)."""
 import numpy as np
 import pytest
 
+import netc
 from conftest import EXAMPLES, example_specs
-from netc.crosscheck import load_at_size, numeric_check, param_diff
+from netc.crosscheck import numeric_check, param_diff
 
 SPECS = example_specs()
 # Smallest sizes at which each family's every layer still sees a map larger than 1x1 where the
@@ -38,9 +39,13 @@ def fresh_keras_session():
 @pytest.fixture(scope="module", params=SPECS)
 def graph(request):
     spec = request.param
-    probe = load_at_size(str(EXAMPLES / spec))
+    return spec, _at_check_size(spec)
+
+
+def _at_check_size(spec: str):
+    probe = netc.load(EXAMPLES / spec)
     size = size_for(spec, probe.input_shape)
-    return spec, load_at_size(str(EXAMPLES / spec), None, (size, size) if size else None)
+    return netc.load(EXAMPLES / spec, input_size=(size, size)) if size else probe
 
 
 def test_diff_is_clean(graph):
@@ -64,11 +69,7 @@ def test_check_passes_node_by_node(graph):
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.startswith("papers/")])
 def test_keras_training_step_on_paper_specs(spec):
-    import netc
-
-    probe = load_at_size(str(EXAMPLES / spec))
-    size = size_for(spec, probe.input_shape)
-    g = load_at_size(str(EXAMPLES / spec), None, (size, size) if size else None)
+    g = _at_check_size(spec)
 
     model = netc.build(g, backend="keras")
     model.compile(optimizer="sgd", loss="mse")

@@ -4,9 +4,13 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from ..spec.errors import SpecError
-from .base import Backend
+from .base import Backend, Unsupported, UnsupportedOp
+
+__all__ = ["Backend", "Unsupported", "UnsupportedOp", "BUILTIN", "DEFAULT_PAIR", "available",
+           "get_backend", "installed"]
 
 BUILTIN = {"torch": "netc.backends.torch:TorchBackend", "keras": "netc.backends.keras:KerasBackend"}
+DEFAULT_PAIR = tuple(BUILTIN)  # what `netc diff` and `netc check` compare unless told
 
 
 def available() -> dict[str, str]:
@@ -27,3 +31,14 @@ def get_backend(name: str) -> Backend:
         raise SpecError(f"backend '{name}' needs the package '{exc.name}', which is not installed",
                         hint=f"pip install 'netc[{name}]'") from None
     return getattr(module, attr)()
+
+
+def installed() -> list[Backend]:
+    """Every registered backend whose module imports here, in registry order (built-ins first)."""
+    found = []
+    for name in available():
+        try:
+            found.append(get_backend(name))
+        except SpecError:
+            continue
+    return found

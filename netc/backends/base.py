@@ -1,4 +1,7 @@
-"""The Backend interface: IR -> source -> live model, and weights in and out of it."""
+"""The Backend interface: everything a backend does, so that nothing outside a backend names a
+framework. IR -> source -> live model; parameter counts and the framework's own total; canonical
+weights in and out of a live model and of the framework's weight files; node values for
+`netc check`; and the backend's trainer."""
 from __future__ import annotations
 
 import keyword
@@ -7,17 +10,38 @@ import re
 import types
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
+from typing import Callable
+
+import numpy as np
 
 from ..compiler.ir import Graph
 from ..spec.errors import SpecError
 
+TRAINABLE_KINDS = ("weight", "bias", "norm-affine")
 
-class UnsupportedOp(SpecError):
-    """An op or attribute a backend cannot honour exactly; it never approximates silently."""
+# adjust(node name, value) -> value: numpy, channels-first, applied before later nodes read it.
+Adjust = Callable[[str, np.ndarray], np.ndarray]
+
+
+class Unsupported(SpecError):
+    """Something a backend does not do (an ability, a file type); it never approximates silently."""
+
+
+class UnsupportedOp(Unsupported):
+    """An op or attribute a backend cannot honour exactly."""
 
 
 class Backend(ABC):
     name: str
+    # The framework's own parameter total (`headline`): how it is spelled, and which IR
+    # parameter kinds it includes.
+    headline_label: str = "headline"
+    headline_kinds: tuple[str, ...] = TRAINABLE_KINDS
+    # Weight-file suffixes this backend reads and writes (`read_weights`, `write_weights`).
+    reads_weights: tuple[str, ...] = ()
+    writes_weights: tuple[str, ...] = ()
+    # Whether `float64_values` can run the graph in float64 (netc check's exact reference).
+    runs_float64: bool = False
 
     @abstractmethod
     def emit(self, graph: Graph) -> str:
@@ -43,6 +67,48 @@ class Backend(ABC):
     @abstractmethod
     def import_weights(self, model, graph: Graph, weights: dict) -> None:
         """Load canonical weights; every IR parameter must be present with its IR shape."""
+
+    # -- weight files ---------------------------------------------------------------------------
+
+    def read_weights(self, path: str, graph: Graph) -> dict:
+        """What a weight file of this framework holds, as data: key -> numpy array (or whatever
+        else it held, which the caller refuses). Keys are canonical ('node.param') where the
+        file is keyed by IR names; the caller checks keys, shapes and dtypes."""
+        raise self._lacks("reading weight files")
+
+    def write_weights(self, path: str, graph: Graph, weights: dict) -> None:
+        """Write canonical weights as this framework's weight file."""
+        raise self._lacks("writing weight files")
+
+    def bookkeeping_keys(self, graph: Graph) -> dict[str, str]:
+        """Keys this framework's weight files hold beside the IR's parameters, which no output
+        reads, each with what it is; skipped, and reported, when a file is read."""
+        return {}
+
+    # -- node values, for `netc check` -----------------------------------------------------------
+
+    def node_values(self, model, graph: Graph, x: np.ndarray, feed: dict | None = None
+                    ) -> dict[str, np.ndarray]:
+        """Every node's output, by IR name, channels-first numpy, for a channels-first input
+        batch `x`, the model in inference mode. With `feed` (IR name -> channels-first value,
+        the input included), each node is computed alone from the fed values of its inputs."""
+        raise self._lacks("probing node values")
+
+    def float64_values(self, graph: Graph, weights: dict, x: np.ndarray,
+                       adjust: Adjust | None = None) -> dict[str, np.ndarray]:
+        """Every node's value with the graph computed in float64 from canonical `weights`, in
+        inference mode. With `adjust`, each node's value passes through it before any later
+        node reads it. Only backends with `runs_float64`."""
+        raise self._lacks("computing in float64")
+
+    # -- training --------------------------------------------------------------------------------
+
+    def trainer(self) -> type:
+        """The class that trains this backend's models through netc's training core."""
+        raise self._lacks("training")
+
+    def _lacks(self, ability: str) -> Unsupported:
+        return Unsupported(f"the {self.name} backend does not support {ability}")
 
 
 @contextmanager

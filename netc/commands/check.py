@@ -6,12 +6,13 @@ import sys
 
 import click
 
+from ..backends import DEFAULT_PAIR
 from ..cli import SET, _overrides, main
 
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--backends", default="torch,keras", show_default=True,
+@click.option("--backends", default=",".join(DEFAULT_PAIR), show_default=True,
               help="Comma-separated backends; the first is the reference.")
 @click.option("--input-size", nargs=2, type=click.IntRange(min=1), metavar="H W",
               help="Check at this input size instead of the spec's (faster).")
@@ -24,12 +25,13 @@ def check(spec, backends, input_size, seed, sets, as_json):
     implementations can (2 * 4 * 2^-24 * (terms summed + 4) * the node's max |value|), or when
     a backend's output, end to end, is further from a float64 run than float32 rounding
     propagated through the same network reaches."""
-    from ..crosscheck import check_text, load_at_size, numeric_check
+    from .. import load
+    from ..crosscheck import check_text, numeric_check
 
     names = tuple(b.strip() for b in backends.split(",") if b.strip())
     if len(names) < 2:
         raise click.BadParameter("name at least two backends to compare", param_hint="--backends")
-    graph = load_at_size(spec, _overrides(sets), tuple(input_size) if input_size else None)
+    graph = load(spec, _overrides(sets), input_size=tuple(input_size) if input_size else None)
     report = numeric_check(graph, names, seed=seed)
     click.echo(json.dumps(report, indent=1) if as_json else check_text(report))
     if not report["ok"]:

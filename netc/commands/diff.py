@@ -6,12 +6,13 @@ import sys
 
 import click
 
+from ..backends import DEFAULT_PAIR
 from ..cli import SET, _overrides, main
 
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--backends", default="torch,keras", show_default=True,
+@click.option("--backends", default=",".join(DEFAULT_PAIR), show_default=True,
               help="Comma-separated backends to build and count.")
 @SET
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

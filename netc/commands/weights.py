@@ -1,4 +1,5 @@
-"""`netc weights`: convert a checkpoint between frameworks through the canonical weight dict."""
+"""`netc weights`: convert a checkpoint between backends' weight files through the canonical
+weight dict."""
 from __future__ import annotations
 
 import click
@@ -18,21 +19,21 @@ from ..cli import SET, _overrides, main
               help="Convert integer or boolean tensors of the spec's parameters to float32.")
 @click.option("--allow-non-finite", is_flag=True, help="Convert NaN and infinite values too.")
 def weights(source, target, spec, sets, ignore_extra_keys, cast_non_float, allow_non_finite):
-    """Convert SOURCE to TARGET: a torch state_dict (.pt, .pth; read with weights_only=True)
-    to a Keras weights file (.weights.h5), or back. Torch's batch-norm step counters
-    (num_batches_tracked) are skipped: no other framework keeps them."""
+    """Convert SOURCE to TARGET, each a weight file of the backend its suffix names: a torch
+    state_dict (.pt, .pth; read with weights_only=True) to a Keras weights file (.weights.h5;
+    legacy .h5 read too), or back. Keys a framework keeps beside the parameters (torch's
+    batch-norm step counters, num_batches_tracked) are skipped and reported."""
     from .. import load
     from ..weights import Leniency, convert
 
     leniency = Leniency(ignore_extra_keys, cast_non_float, allow_non_finite)
     report = convert(load(spec, _overrides(sets)), source, target, leniency)
-    lines = [(report.skipped, "skipped {n} keys the spec does not have"),
-             (report.counters, "skipped {n} batch-norm step counters (num_batches_tracked)"),
-             (report.cast, "cast {n} non-float tensors to float32"),
-             (report.non_finite, "kept {n} tensors holding NaN or infinite values")]
-    for keys, text in lines:
+    lines = [(report.skipped, "keys the spec does not have", "skipped"),
+             *((keys, what, "skipped") for what, keys in report.bookkeeping.items()),
+             (report.cast, "non-float tensors to float32", "cast"),
+             (report.non_finite, "tensors holding NaN or infinite values", "kept")]
+    for keys, what, verb in lines:
         if keys:
             more = f", ... ({len(keys) - 5} more)" if len(keys) > 5 else ""
-            listed = ", ".join(keys[:5]) + more
-            click.echo(f"{text.format(n=len(keys))}: {listed}", err=True)
+            click.echo(f"{verb} {len(keys)} {what}: {', '.join(keys[:5])}{more}", err=True)
     click.echo(f"wrote {target} ({report.count} tensors)", err=True)

@@ -2,20 +2,15 @@
 
 A per-kind disagreement between a backend and the IR is a bug in netc. A difference between a
 framework's own headline number and the IR's trainable total is accounting, and each one is
-explained in a line (Keras's count_params() includes batch-norm moving statistics).
+explained in a line from what the backend says its headline includes (`Backend.headline_kinds`;
+Keras's count_params() includes batch-norm moving statistics).
 """
 from __future__ import annotations
 
-from ..backends import get_backend
+from ..backends import DEFAULT_PAIR, Backend, get_backend
+from ..backends.base import TRAINABLE_KINDS as TRAINABLE
 from ..compiler.ir import PARAM_KINDS, Graph
 
-TRAINABLE = ("weight", "bias", "norm-affine")
-
-# What each framework's own total counts, and how it is spelled.
-HEADLINES = {
-    "torch": ("parameters()", TRAINABLE),  # running statistics are buffers, not parameters
-    "keras": ("count_params()", PARAM_KINDS),  # every variable, moving statistics included
-}
 KIND_WORDS = {"weight": "weights", "bias": "biases", "norm-affine": "norm scales and shifts",
               "norm-statistic": "batch-norm moving statistics"}
 
@@ -39,12 +34,12 @@ def _totals(per_node: dict[str, dict[str, int]]) -> dict[str, int]:
     return totals
 
 
-def param_diff(graph: Graph, backends=("torch", "keras")) -> dict:
+def param_diff(graph: Graph, backends=DEFAULT_PAIR) -> dict:
     """The diff report as plain data (what `netc diff --json` prints)."""
     ir = ir_counts(graph)
+    impls = {name: get_backend(name) for name in backends}
     live, headline = {}, {}
-    for name in backends:
-        impl = get_backend(name)
+    for name, impl in impls.items():
         model = impl.load(impl.emit(graph), graph)
         live[name] = impl.count(model, graph)
         headline[name] = impl.headline(model)
@@ -62,15 +57,15 @@ def param_diff(graph: Graph, backends=("torch", "keras")) -> dict:
     totals = {"ir": _totals(ir), **{b: _totals(live[b]) for b in backends}}
     heads = {}
     for b in backends:
-        heads[b], lines = _headline(b, headline[b], totals[b], graph)
+        heads[b], lines = _headline(impls[b], headline[b], graph)
         problems += lines
     return {"name": graph.name, "backends": list(backends), "nodes": nodes, "totals": totals,
             "ir_trainable": graph.trainable, "headlines": heads, "problems": problems,
             "ok": not problems}
 
 
-def _headline(backend: str, value: int, totals: dict, graph: Graph):
-    label, kinds = HEADLINES.get(backend, ("headline", TRAINABLE))
+def _headline(impl: Backend, value: int, graph: Graph):
+    backend, label, kinds = impl.name, impl.headline_label, impl.headline_kinds
     notes, expected = [], graph.trainable
     for kind in PARAM_KINDS:
         n = graph.count((kind,))

@@ -38,9 +38,9 @@ class Scope:
         return ".".join(part for part in (self.prefix, name) if part)
 
 
-def input_shape(decl, params: dict) -> list[int]:
+def input_shape(decl, params: dict, size: tuple[int, int] | None = None) -> list[int]:
     """The input shape with `$size`-style entries evaluated over the network params, so
-    `--set size=64` resizes the input."""
+    `--set size=64` resizes the input; with `size` (H, W), an image input's H and W are it."""
     dims = decl["shape"]
     shape = []
     for i, dim in enumerate(dims):
@@ -52,6 +52,11 @@ def input_shape(decl, params: dict) -> list[int]:
             raise SpecError(f"input shape entry {dim!r} gave {value!r}; a dimension must be a "
                             "positive whole number", loc)
         shape.append(value)
+    if size is not None:
+        if len(shape) != 3:
+            raise SpecError(f"an input size (H, W) applies to an image input (C, H, W), not to "
+                            f"the input shape {shape}", location_of(decl, "shape"))
+        shape = [shape[0], *size]
     return shape
 
 
@@ -66,12 +71,12 @@ def split_item(item, loc):
 
 
 class Expander:
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, input_size: tuple[int, int] | None = None):
         from . import combinators  # the combinators call back into this walker
 
         self.doc = doc
         data = doc.data
-        shape = input_shape(data["input"], doc.params)
+        shape = input_shape(data["input"], doc.params, input_size)
         self.builder = GraphBuilder(data.get("name", "net"), data["input"].get("name", "input"), shape)
         self.stack: list[str] = []  # blocks being expanded, to name a recursion
         self.work, self.last_loc = 0, None
@@ -252,5 +257,5 @@ def _judged(op, arg, kind, value) -> str | None:
     return value_problem(REGISTRY[op].args[arg], value)
 
 
-def expand(doc: Document) -> Graph:
-    return Expander(doc).run()
+def expand(doc: Document, input_size: tuple[int, int] | None = None) -> Graph:
+    return Expander(doc, input_size).run()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...compiler.ir import Graph
+from ...compiler.ir import PARAM_KINDS, Graph
+from ...spec.errors import SpecError
 from ..base import Backend
+from . import probe
 from .emit import emit, ir_name, keras_name
 from .layout import VARIABLE_KINDS, rules_for
 
@@ -30,6 +32,11 @@ def _slots(model, graph: Graph):
 
 class KerasBackend(Backend):
     name = "keras"
+    headline_label = "count_params()"
+    headline_kinds = PARAM_KINDS  # every variable, moving statistics included
+    # Keras 3 reads its own weight files and legacy (Keras 2) .h5 ones, and writes only its own.
+    reads_weights = (".weights.h5", ".h5")
+    writes_weights = (".weights.h5",)
 
     def emit(self, graph: Graph) -> str:
         return emit(graph)
@@ -62,3 +69,26 @@ class KerasBackend(Backend):
             if list(value.shape) != param.shape:
                 raise ValueError(f"'{key}' has shape {list(value.shape)}, IR says {param.shape}")
             variable.assign(slot.to_keras(value).astype(np.float32))
+
+    def read_weights(self, path: str, graph: Graph) -> dict:
+        """Loaded into the spec's model (Keras reads the file's arrays, never code), then exported."""
+        model = self.load(self.emit(graph), graph)
+        try:
+            model.load_weights(path)
+        except (ValueError, OSError) as exc:
+            raise SpecError(f"cannot load '{path}' into the spec's Keras model: {exc}") from None
+        return self.export_weights(model, graph)
+
+    def write_weights(self, path: str, graph: Graph, weights: dict) -> None:
+        model = self.load(self.emit(graph), graph)
+        self.import_weights(model, graph, weights)
+        model.save_weights(path)
+
+    def node_values(self, model, graph: Graph, x: np.ndarray, feed: dict | None = None
+                    ) -> dict[str, np.ndarray]:
+        return probe.node_values(model, graph, x, feed)
+
+    def trainer(self) -> type:
+        from ...train.keras_trainer import KerasTrainer
+
+        return KerasTrainer

@@ -1,13 +1,19 @@
 """The PyTorch backend: IR layout is torch's layout, so canonical weights are the state_dict."""
 from __future__ import annotations
 
+import numpy as np
+
 from ...compiler.ir import Graph
-from ..base import Backend
+from ..base import Adjust, Backend
+from . import files, probe
 from .emit import emit
 
 
 class TorchBackend(Backend):
     name = "torch"
+    headline_label = "parameters()"  # running statistics are buffers, not parameters
+    reads_weights = writes_weights = (".pt", ".pth")
+    runs_float64 = True
 
     def emit(self, graph: Graph) -> str:
         return emit(graph)
@@ -21,7 +27,7 @@ class TorchBackend(Backend):
             module = modules.get(node.name)
             tensors = {} if module is None else {
                 **dict(module.named_parameters(recurse=False)),
-                **{k: v for k, v in module.named_buffers(recurse=False) if k != "num_batches_tracked"}}
+                **{k: v for k, v in module.named_buffers(recurse=False) if k != files.COUNTER}}
             kinds = {}
             for p in node.params:
                 if p.name in tensors:
@@ -50,7 +56,31 @@ class TorchBackend(Backend):
                     raise ValueError(f"'{key}' has shape {list(weights[key].shape)}, IR says {p.shape}")
                 state[key] = torch.as_tensor(weights[key])
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+        missing = [k for k in missing if not k.endswith(files.COUNTER)]
         if missing or unexpected:
             raise KeyError(f"weights do not match the model: missing {missing[:3]}, "
                            f"unexpected {unexpected[:3]}")
+
+    def read_weights(self, path: str, graph: Graph) -> dict:
+        return files.read_state_dict(path)
+
+    def write_weights(self, path: str, graph: Graph, weights: dict) -> None:
+        files.write_state_dict(path, weights)
+
+    def bookkeeping_keys(self, graph: Graph) -> dict[str, str]:
+        return files.counter_keys(graph)
+
+    def node_values(self, model, graph: Graph, x: np.ndarray, feed: dict | None = None
+                    ) -> dict[str, np.ndarray]:
+        return probe.node_values(model, graph, x, feed)
+
+    def float64_values(self, graph: Graph, weights: dict, x: np.ndarray,
+                       adjust: Adjust | None = None) -> dict[str, np.ndarray]:
+        model = self.load(self.emit(graph), graph)
+        self.import_weights(model, graph, weights)
+        return probe.node_values(model.double(), graph, x.astype(np.float64), adjust=adjust)
+
+    def trainer(self) -> type:
+        from ...train.torch_trainer import TorchTrainer
+
+        return TorchTrainer
