@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from ..spec.errors import Location
 
 PARAM_KINDS = ("weight", "bias", "norm-affine", "norm-statistic")
+SCALARS = (bool, int, float, str)  # the values a block entry's arguments may hold
 
 
 @dataclass
@@ -74,14 +75,17 @@ class Graph:
     input_shape: list[int]
     nodes: list[Node] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)  # residual blocks, stage info (feature_info)
+    # residual blocks, stage info (feature_info), block instances: [{"block", "name", "args"}]
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._index = {n.name: n for n in self.nodes}
+        self._hash = None
 
     def add(self, node: Node) -> Node:
         self.nodes.append(node)
         self._index[node.name] = node
+        self._hash = None
         return node
 
     def rename(self, mapping: dict[str, str]) -> None:
@@ -94,7 +98,13 @@ class Graph:
             for key in ("input", "body", "shortcut", "merge"):
                 if key in entry:
                     entry[key] = mapping.get(entry[key], entry[key])
+        if "blocks" in self.meta:
+            # a block instance whose layers were renamed no longer owns its namespace
+            moved = {parent for old, new in mapping.items() if old != new
+                     for parent in _prefixes(old)}
+            self.meta["blocks"] = [b for b in self.meta["blocks"] if b["name"] not in moved]
         self._index = {n.name: n for n in self.nodes}
+        self._hash = None
 
     def node(self, name: str) -> Node:
         return self._index[name]
@@ -150,13 +160,30 @@ class Graph:
                                                       "kind"})
             if not all(isinstance(v, str) for v in entry.values()):
                 raise ValueError("a residual entry holds something other than names")
+        for entry in _expect(meta.get("blocks", []), list, "'meta.blocks'"):
+            _expect(entry, dict, "a block entry", {"block", "name", "args"})
+            if not isinstance(entry["block"], str) or not isinstance(entry["name"], str):
+                raise ValueError("a block entry holds something other than names")
+            for key, value in _expect(entry["args"], dict, "a block entry's 'args'").items():
+                if not isinstance(key, str) or not isinstance(value, SCALARS):
+                    raise ValueError("a block entry's arguments are not names and plain values")
         return cls(data["name"], data["input"]["name"], _expect(data["input"]["shape"], list,
                    "the input shape"), nodes, _expect(data["outputs"], list, "'outputs'"), meta)
 
     def content_hash(self) -> str:
-        """Hash of what the network computes: ops, wiring, attrs, shapes; not spec positions."""
-        body = self.to_json()
-        for node in body["nodes"]:
-            node.pop("source", None)
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """Hash of what the network computes: ops, wiring, attrs, shapes; not spec positions.
+        Computed once: `add` and `rename` forget it, and nodes are not edited in place after
+        expansion (lint judges a graph before any backend reads it)."""
+        if self._hash is None:
+            body = self.to_json()
+            for node in body["nodes"]:
+                node.pop("source", None)
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+            self._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._hash
+
+
+def _prefixes(name: str):
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        yield ".".join(parts[:i])

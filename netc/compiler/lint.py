@@ -9,6 +9,7 @@ plain, checked values, so no text can travel from it into emitted source.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 
 from ..spec.errors import Location, ShapeError, SpecError
@@ -71,6 +72,7 @@ def lint(graph: Graph, origin: str | None = None, input_loc: Location | None = N
     for out in graph.outputs:
         if out not in seen:
             raise LintError(f"graph output '{out}' is not a node", _at(origin))
+    _check_blocks(graph, _at(origin))
     used = {src for n in graph.nodes for src in n.inputs} | set(graph.outputs)
     dangling = [n.name for n in graph.nodes if n.name not in used]
     if dangling:
@@ -97,6 +99,36 @@ def _check_graph(graph: Graph, loc) -> None:
                         f"{MAX_INPUT_ELEMENTS:,} values)", loc)
     if not graph.outputs or not all(isinstance(o, str) for o in graph.outputs):
         raise LintError("the graph names no outputs", loc)
+
+
+def _check_blocks(graph: Graph, loc) -> None:
+    """meta["blocks"]: each entry names a block (an identifier), the namespace of its instance
+    (a prefix of some node's name) and its arguments (identifiers -> plain finite values)."""
+    entries = graph.meta.get("blocks", []) if isinstance(graph.meta, dict) else None
+    if not isinstance(entries, list):
+        raise LintError("meta 'blocks' is not a list", loc)
+    levels = {p for n in graph.nodes for p in _parents(n.name)}
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"block", "name", "args"}:
+            raise LintError("a meta 'blocks' entry is not {block, name, args}", loc)
+        block, name, args = entry["block"], entry["name"], entry["args"]
+        if not _is_ident(block):
+            raise LintError(f"meta 'blocks' names the block {block!r:.60}, not an identifier", loc)
+        if not isinstance(name, str) or not (name in levels or name in graph):
+            raise LintError(f"meta 'blocks' names the instance {name!r:.60}, which is no level "
+                            "of the graph's layer names", loc)
+        if not isinstance(args, dict):
+            raise LintError(f"meta 'blocks' entry '{name}' has arguments that are not a mapping", loc)
+        for key, value in args.items():
+            plain = isinstance(value, (bool, int, str)) or (
+                isinstance(value, float) and math.isfinite(value))
+            if not _is_ident(key) or not plain:
+                raise LintError(f"meta 'blocks' entry '{name}' has the argument {key!r:.40} = "
+                                f"{value!r:.40}; arguments are identifiers with plain values", loc)
+
+
+def _is_ident(value) -> bool:
+    return isinstance(value, str) and bool(_IDENT.fullmatch(value)) and not keyword.iskeyword(value)
 
 
 def _check_node(graph: Graph, node: Node, loc) -> None:

@@ -43,10 +43,14 @@ def _number_flat(ex, ns, start, stages_before, out, loc):
     if clash:
         raise SpecError(f"flat numbering names a layer '{clash}', which already exists", loc)
     ex.graph.rename(renamed)
+    first = {}  # every enclosing level of a renamed layer -> its first layer's new name
+    for old, new in renamed.items():
+        parts = old.split(".")
+        for i in range(1, len(parts)):
+            first.setdefault(".".join(parts[:i]), new)
     for stage in ex.graph.meta.get("stages", [])[stages_before:]:
         # a stage's blocks no longer own a namespace: point at each block's first layer
-        stage["blocks"] = [next(new for old, new in renamed.items() if old.startswith(b + "."))
-                           for b in stage["blocks"]]
+        stage["blocks"] = [first[b] for b in stage["blocks"]]
     return renamed.get(out, out)
 
 
@@ -161,10 +165,12 @@ def repeat(ex, args, x, scope, ns, loc):
 
 
 def _check_count(n, loc):
+    from .expand import MAX_REPEAT
+
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise SpecError(f"a repeat count must be a whole number >= 0, got {n!r}", loc)
-    if n > 10_000:
-        raise SpecError(f"repeat count {n:,} is over netc's limit of 10,000", loc,
+    if n > MAX_REPEAT:
+        raise SpecError(f"repeat count {n:,} is over netc's limit of {MAX_REPEAT:,}", loc,
                         "no network in the literature repeats a block that often; check the number")
 
 

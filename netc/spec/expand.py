@@ -6,11 +6,12 @@ The combinators (residual, parallel, ...) live in `combinators.py`; this module 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..compiler.builder import GraphBuilder
-from ..compiler.ir import Graph
+from ..compiler.ir import SCALARS, Graph
 from ..compiler.ops import REGISTRY
 from .document import BLOCK_META, Document, bind_params
 from .errors import SpecError, did_you_mean
@@ -93,6 +94,7 @@ class Expander:
         self.graph.outputs = [out]
         self.graph.meta.setdefault("residuals", [])
         self.graph.meta.setdefault("stages", [])
+        self.graph.meta.setdefault("blocks", [])
         return self.graph
 
     # -- the walk -----------------------------------------------------------------------------
@@ -209,6 +211,9 @@ class Expander:
             defaults[op] = {**defaults.get(op, {}), **op_defaults}
         inner = Scope(full, inner_env, defaults)
         definition = next(k for k in block.decl if k not in BLOCK_META)
+        entries, start = self.graph.meta.setdefault("blocks", []), len(self.graph.nodes)
+        entry = {"block": key, "name": full, "args": {k: v for k, v in values.items() if _plain(v)}}
+        entries.append(entry)  # before its inner blocks: outer instances come first
         self.stack.append(key)
         try:
             if definition == "body":
@@ -223,6 +228,12 @@ class Expander:
                                  location_of(block.decl, definition))
         finally:
             self.stack.pop()
+            if not any(n.name.startswith(full + ".") for n in self.graph.nodes[start:]):
+                entries.remove(entry)  # no namespace of its own: its layers sit in the caller's
+
+
+def _plain(value) -> bool:
+    return isinstance(value, SCALARS) and not (isinstance(value, float) and not math.isfinite(value))
 
 
 def _without(args: LocDict, key: str) -> LocDict:

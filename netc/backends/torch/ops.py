@@ -82,6 +82,10 @@ def relu(n, m, a, inplace):
     return None, f"F.relu({a[0]}, inplace=True)" if inplace else f"F.relu({a[0]})"
 
 
+def relu6(n, m, a, inplace):
+    return None, f"F.relu6({a[0]}, inplace=True)" if inplace else f"F.relu6({a[0]})"
+
+
 def add(n, m, a, inplace):
     if inplace and len(a) == 2:
         return None, f"{a[0]}.add_({a[1]})"
@@ -112,7 +116,7 @@ EMITTERS = {
     "global_avgpool": _function("{0}.mean((2, 3))"),
     "global_maxpool": _function("torch.amax({0}, (2, 3))"),
     "adaptive_avgpool": lambda n, m, a, i: (None, f"F.adaptive_avg_pool2d({a[0]}, {lit(n.attrs['output_size'])})"),
-    "relu6": _function("F.relu6({0})"), "sigmoid": _function("torch.sigmoid({0})"),
+    "relu6": relu6, "sigmoid": _function("torch.sigmoid({0})"),
     "tanh": _function("torch.tanh({0})"), "gelu": _function("F.gelu({0})"),
     "silu": _function("F.silu({0})"), "hardswish": _function("F.hardswish({0})"),
     "softmax": _function("F.softmax({0}, 1)"), "identity": _function("{0}"),
@@ -126,7 +130,7 @@ EMITTERS = {
 
 # Ops whose output autograd does not keep, so a consumer may overwrite it in place.
 INPLACE_SAFE_PRODUCERS = {"conv2d", "batchnorm", "linear", "add"}
-INPLACE_OPS = {"relu", "add"}
+INPLACE_OPS = {"relu", "relu6", "add"}
 
 HELPERS = {  # keyed by the op that needs it, or by the class name its constructor calls
     "PartialAffineBatchNorm2d": '''
