@@ -49,17 +49,20 @@ def _checked(spec, overrides) -> Graph:
     return spec
 
 
-def emit(spec, backend: str = "torch", overrides: dict | None = None) -> str:
-    """The Python source a backend writes for a spec (a path or a Graph)."""
+def emit(spec, backend: str = "torch", overrides: dict | None = None, flat: bool = False) -> str:
+    """The Python source a backend writes for a spec (a path or a Graph); `flat=True` writes one
+    line per node and no class per block, for debugging."""
     from .backends import get_backend
 
-    return get_backend(backend).emit(_checked(spec, overrides))
+    impl = get_backend(backend)
+    graph = _checked(spec, overrides)
+    return impl.emit(graph, flat=True) if flat else impl.emit(graph)
 
 
-def build(spec, backend: str = "torch", overrides: dict | None = None):
+def build(spec, backend: str = "torch", overrides: dict | None = None, flat: bool = False):
     """A live model, loaded from exactly the source `emit` returns."""
     from .backends import get_backend
 
     graph = _checked(spec, overrides)
     impl = get_backend(backend)
-    return impl.load(impl.emit(graph), graph)
+    return impl.load(impl.emit(graph, flat=True) if flat else impl.emit(graph), graph)

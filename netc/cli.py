@@ -100,11 +100,12 @@ def summary(spec, sets, as_json):
 @SET
 @click.option("--backend", default="torch", show_default=True, help="torch or keras.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the source here.")
-def build(spec, sets, backend, output):
+@click.option("--flat", is_flag=True, help="One line per node, no classes per block (for debugging).")
+def build(spec, sets, backend, output, flat):
     """Emit standalone model source for a backend."""
     from . import emit
 
-    source = emit(spec, backend, _overrides(sets))
+    source = emit(spec, backend, _overrides(sets), flat=flat)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(source)

@@ -38,8 +38,8 @@ class KerasBackend(Backend):
     reads_weights = (".weights.h5", ".h5")
     writes_weights = (".weights.h5",)
 
-    def emit(self, graph: Graph) -> str:
-        return emit(graph)
+    def emit(self, graph: Graph, flat: bool = False) -> str:
+        return emit(graph, flat=flat)
 
     def count(self, model, graph: Graph) -> dict[str, dict[str, int]]:
         layers = {layer.name: layer for layer in model.layers}

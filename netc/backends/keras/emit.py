@@ -72,7 +72,7 @@ class _Variables:
         return name
 
 
-def emit(graph: Graph) -> str:
+def emit(graph: Graph, flat: bool = False) -> str:
     aux, helpers, body = _AuxNames(graph), set(), []
     variables = _Variables(graph)
     var = variables.var

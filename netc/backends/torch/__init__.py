@@ -15,8 +15,8 @@ class TorchBackend(Backend):
     reads_weights = writes_weights = (".pt", ".pth")
     runs_float64 = True
 
-    def emit(self, graph: Graph) -> str:
-        return emit(graph)
+    def emit(self, graph: Graph, flat: bool = False) -> str:
+        return emit(graph, flat=flat)
 
     def count(self, model, graph: Graph) -> dict[str, dict[str, int]]:
         modules = dict(model.named_modules())
