@@ -1,6 +1,7 @@
 """Node values of a live torch model, for `netc check`: the graph replayed with the backend's own
-op emitters over the live module tree, one variable per node (no in-place ops), so every node's
-output is kept and can be adjusted before later nodes read it."""
+op emitters over the live model's modules (found by IR name, however the emitted classes nest
+them), one variable per node (no in-place ops), so every node's output is kept and can be
+adjusted before later nodes read it."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,6 @@ import numpy as np
 from ...compiler.ir import Graph
 from ..base import Adjust, load_source
 from ..render import lit
-from .emit import module_ref
 from .ops import EMITTERS
 
 
@@ -16,9 +16,9 @@ def _replay(graph: Graph):
     lines = []
     for node in graph.nodes:
         args = [f"src[{lit(s)}]" for s in node.inputs]
-        _, expr = EMITTERS[node.op](node, module_ref(node.name), args, False)
+        _, expr = EMITTERS[node.op](node, f"mods[{lit(node.name)}]", args, False)
         lines.append(f"    val[{lit(node.name)}] = hook({lit(node.name)}, {expr})")
-    source = ("import torch\nimport torch.nn.functional as F\n\n\ndef replay(self, val, src, hook):\n"
+    source = ("import torch\nimport torch.nn.functional as F\n\n\ndef replay(mods, val, src, hook):\n"
               + "\n".join(lines) + "\n    return val\n")
     return load_source(source, f"netc_replay_{graph.content_hash()}").replay
 
@@ -36,5 +36,5 @@ def node_values(model, graph: Graph, x: np.ndarray, feed: dict | None = None,
     hook = (lambda name, value: value) if adjust is None else (
         lambda name, value: torch.from_numpy(np.ascontiguousarray(adjust(name, value.numpy()))))
     with torch.no_grad():
-        out = replay(model, val, src, hook)
+        out = replay(dict(model.named_modules()), val, src, hook)
     return {k: v.numpy() for k, v in out.items() if k != graph.input_name}
