@@ -1,4 +1,6 @@
 import json
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,18 @@ def _reference_file() -> Path:
 @pytest.fixture(scope="session")
 def zoo_params() -> dict:
     return json.loads(_reference_file().read_text())
+
+
+@contextmanager
+def deadline(seconds: int):
+    """Fail a case that runs too long instead of letting the suite hang (SIGALRM; POSIX)."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

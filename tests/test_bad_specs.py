@@ -16,17 +16,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import deadline
 from netc.cli import main
 
 BAD = Path(__file__).resolve().parent / "bad"
@@ -91,21 +90,6 @@ def check_report(output: str, spec: str, exp: Expectation) -> None:
     hints = [line for line in rest if line.startswith("  hint: ")]
     if exp.hint:
         assert hints and exp.hint in hints[0], f"expected hint '{exp.hint}' in:\n{output}"
-
-
-@contextmanager
-def deadline(seconds: int):
-    """Fail a case that runs too long instead of letting the suite hang (SIGALRM; POSIX)."""
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_the_corpus_is_large_and_every_case_states_its_error():
