@@ -47,15 +47,10 @@ class NetcGroup(click.Group):
     """Prints user errors located, without a traceback, and exits 2."""
 
     def invoke(self, ctx):
-        from .train.errors import TrainError  # no framework behind it
-
         try:
             return super().invoke(ctx)
-        except SpecError as exc:
+        except SpecError as exc:  # the whole family: specs, recipes, runs
             click.echo(exc.format(), err=True)
-            sys.exit(2)
-        except TrainError as exc:
-            click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except OSError as exc:  # a path the user named cannot be read or written
             where = f"{exc.filename}: " if exc.filename else ""

@@ -154,3 +154,37 @@ def test_digits_without_scikit_learn_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "scikit-learn is not installed" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_eval_reads_a_run_started_from_python(tmp_path):
+    """A run started through the Python API is the run `netc train` writes."""
+    from netc.train import make_recipe, train
+    from netc.train.progress import Progress
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    out = tmp_path / "run"
+    train(spec, make_recipe({"epochs": 1}), out, progress=Progress(enabled=False))
+    for name in ("spec.yaml", "ir.json", "recipe.yaml", "backend.txt", "checkpoints/last.pt"):
+        assert (out / name).exists(), name
+    assert (out / "spec.yaml").read_text() == TINY
+    runner = CliRunner()
+    result = runner.invoke(main, ["eval", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "digits test: accuracy" in result.output
+    result = runner.invoke(main, ["train", str(spec), "--resume", str(out), "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_recipe_mistake_is_shown_with_a_caret(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("epochs: 3\nlr: fast\n")
+    result = CliRunner().invoke(main, ["train", str(spec), "--recipe", str(recipe),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert result.output == (f"{recipe}:2:5: error: recipe key 'lr' must be a number, got "
+                             "'fast' (str)\n  lr: fast\n      ^\n")
+    assert not (tmp_path / "run").exists()

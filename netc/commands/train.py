@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
 
+from ..backends import available
 from ..cli import SET, _overrides, main
+
+DEFAULT_BACKEND = "torch"  # netc.build's
 
 RECIPE_FLAGS = [  # (flag, recipe field, click type, help)
     ("--data", "data", str, "digits | cifar10:DIR | cifar100:DIR | imagefolder:DIR | synthetic"),
@@ -41,7 +43,8 @@ def recipe_options(fn):
 @main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @SET
-@click.option("--backend", type=click.Choice(["torch", "keras"]), default="torch", show_default=True)
+@click.option("--backend", type=click.Choice(sorted(available())), default=DEFAULT_BACKEND,
+              show_default=True)
 @click.option("--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False),
               help="A recipe YAML file; flags override it.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME).")
@@ -57,56 +60,49 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
           **flags):
     """Train SPEC; writes a run folder with metrics, checkpoints and curves."""
     from .. import load
-    from .. import runs
-    from ..train import inside_torchrun, launch, load_recipe
+    from ..runs import model_source
+    from ..train import load_recipe, trainer_for
+    from ..train.run_folder import RunFolder
 
     given = {key: value for key, value in flags.items() if value is not None}
+    trainer = trainer_for(backend)
     if resume:
-        _check_resume(Path(resume), backend, recipe_path, out)
+        _check_resume(RunFolder(resume), backend, recipe_path, out)
     again = _resume_command(spec, sets, backend, resume or out, nproc_per_node,
                             given if resume else {})
-    if nproc_per_node and not inside_torchrun():
-        if backend != "torch":
-            raise click.UsageError("--nproc-per-node runs torch DDP; the Keras backend uses "
-                                   "tf.distribute on the GPUs it finds")
-        with _interruptible(again, resume or out, made=False):
-            code = launch([sys.executable, "-m", "netc.cli", *sys.argv[1:]], nproc_per_node,
-                          nnodes, rdzv_endpoint)
+    if nproc_per_node and not trainer.launched():
+        with _interruptible(trainer, again, resume or out):
+            code = trainer.launch([sys.executable, "-m", "netc.cli", *sys.argv[1:]],
+                                  nproc_per_node, nnodes, rdzv_endpoint)
         sys.exit(code)
     graph = load(spec, _overrides(sets))
-    source = runs.model_source(graph, Path(spec).read_text(encoding="utf-8"), backend)
+    source = model_source(graph, Path(spec).read_text(encoding="utf-8"), backend)
     _note_missing_matplotlib()
-    graph_arg = [graph] if backend == "keras" else []
     if resume:
-        with _interruptible(again, resume, made=False):
-            result = _trainer(backend, "resume")(resume, source, *graph_arg, given)
+        with _interruptible(trainer, again, resume):
+            result = trainer.resume(RunFolder(resume), source, given)
     else:
         recipe = load_recipe(recipe_path, given)
-        made = out is None and not inside_torchrun()
+        made = out is None and trainer.writes_folder()
+        run = RunFolder.fresh(source.name) if made else RunFolder(out) if out else None
         if made:
-            from ..train import rundir
-
-            out = rundir.create_run_dir(source.name)
-            again = _resume_command(spec, sets, backend, out, nproc_per_node, {})
-        with _interruptible(again, out, made):
-            result = _start(backend, source, graph, recipe, out, made)
-    if result is not None and getattr(result, "run_dir", None):
+            again = _resume_command(spec, sets, backend, run, nproc_per_node, {})
+        with _interruptible(trainer, again, run), \
+                (run.discarded_on_failure() if made else nullcontext()):
+            result = trainer.start(source, recipe, run)
+    if result.run_dir:
         click.echo(f"run folder: {result.run_dir}")
 
 
-def _check_resume(run_dir: Path, backend: str, recipe_path, out) -> None:
+def _check_resume(run, backend: str, recipe_path, out) -> None:
     """Refuse what --resume cannot honour before any work is done."""
     from ..train import TrainError
-    from ..train.rundir import checkpoint_backend
 
     if recipe_path or out:
-        raise TrainError(f"--resume continues {run_dir} in its folder with its saved recipe; "
+        raise TrainError(f"--resume continues {run} in its folder with its saved recipe; "
                          f"{'--recipe' if recipe_path else '--out'} cannot go with it",
                          hint="--epochs N extends the run")
-    found = checkpoint_backend(run_dir)
-    if found is not None and found != backend:
-        raise TrainError(f"{run_dir} is a {found} run, and --backend is {backend}",
-                         hint=f"resume it with --backend {found}")
+    run.check_backend(backend)
 
 
 def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str | None:
@@ -119,7 +115,7 @@ def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str 
     argv = ["netc", "train", str(spec)]
     for assignment in sets:
         argv += ["--set", assignment]
-    if backend != "torch":
+    if backend != DEFAULT_BACKEND:
         argv += ["--backend", backend]
     if nproc_per_node:
         argv += ["--nproc-per-node", str(nproc_per_node)]
@@ -135,48 +131,23 @@ def _resume_command(spec, sets, backend, run_dir, nproc_per_node, given) -> str 
 
 
 @contextmanager
-def _interruptible(again: str | None, run_dir, made: bool):
+def _interruptible(trainer, again: str | None, run_dir):
     """Ctrl-C ends the run without a traceback and says how to continue it (exit 130, the
     shell's code for SIGINT). Checkpoints are written atomically, so the last one is whole."""
-    from ..train.distributed import speaks_for_the_run
-    from ..train.rundir import checkpoint_backend
+    from ..train.run_folder import RunFolder
 
     try:
         yield
     except KeyboardInterrupt:
-        if not speaks_for_the_run():
+        if not trainer.reports_interrupts():
             sys.exit(130)
-        if run_dir is not None and checkpoint_backend(Path(run_dir)) is not None:
+        if run_dir is not None and RunFolder(run_dir).existing_checkpoint() is not None:
             click.echo(f"\ninterrupted; the last checkpoint in {run_dir} is intact. Resume "
                        f"with:\n  {again}", err=True)
         else:
             click.echo("\ninterrupted before the first checkpoint; there is nothing to resume",
                        err=True)
-            if made:
-                shutil.rmtree(run_dir, ignore_errors=True)
         sys.exit(130)
-
-
-def _start(backend, source, graph, recipe, out, made):
-    from ..train import rundir
-
-    args = (source, graph, recipe, out) if backend == "keras" else (source, recipe, out)
-    try:
-        return _trainer(backend, "train")(*args)
-    except Exception:
-        if made and not (Path(out) / rundir.METRICS_FILE).exists():
-            shutil.rmtree(out, ignore_errors=True)  # a run that never started leaves no folder
-        raise
-
-
-def _trainer(backend: str, what: str):
-    if backend == "keras":
-        from ..train import keras_trainer
-
-        return getattr(keras_trainer, f"{what}_keras")
-    from .. import train as training
-
-    return getattr(training, what)
 
 
 @main.command(name="eval")
@@ -190,10 +161,10 @@ def _trainer(backend: str, what: str):
 def evaluate(run, data, split, spec, device):
     """Accuracy, loss and a confusion matrix (PNG) of a run folder or checkpoint. A folder
     means its best checkpoint (best on the validation split), else its last."""
-    from ..train import evaluate_checkpoint, write_evaluation
+    from ..train.reports import write_evaluation
 
-    run_dir, checkpoint, source, _ = _trained(run, spec)
-    result = evaluate_checkpoint(checkpoint, source, data, split, device=device)
+    run_dir, checkpoint, source, trainer = _trained(run, spec)
+    result = trainer.evaluate(checkpoint, source, data, split, device=device)
     written = write_evaluation(result, run_dir)
     chosen = " (best validation accuracy)" if Path(checkpoint).stem == "best" else ""
     click.echo(f"checkpoint {checkpoint}: epoch {result.epoch} of {result.epochs}{chosen}")
@@ -211,16 +182,13 @@ def evaluate(run, data, split, spec, device):
 @click.option("--seed", type=int, default=0, show_default=True)
 def lesion(run, data, spec, max_deleted, samples, seed):
     """Delete residual blocks at test time and report accuracy (Veit et al. 2016)."""
-    from ..runs import lesion_builder
-    from ..train import load_model
-    from ..train.lesion import lesion_checkpoint, write_lesion_report
+    from ..train.reports import write_lesion_report
 
-    run_dir, checkpoint, source, graph = _trained(run, spec)
-    trained, _ = load_model(checkpoint, source)
-    blocks, lesioned = lesion_builder(graph, trained.state_dict())
-    report = lesion_checkpoint(checkpoint, source, data, blocks=blocks, lesion=lesioned,
-                               samples=samples, seed=seed, max_deleted=max_deleted)
-    click.echo(f"baseline accuracy {100 * report['baseline']:.2f}% over {len(blocks)} blocks")
+    run_dir, checkpoint, source, trainer = _trained(run, spec)
+    report = trainer.lesion(checkpoint, source, data, samples=samples, seed=seed,
+                            max_deleted=max_deleted)
+    click.echo(f"baseline accuracy {100 * report['baseline']:.2f}% over "
+               f"{len(report['blocks'])} blocks")
     for row in report["random"]:
         click.echo(f"  {row['deleted']:3d} deleted: mean {100 * row['mean']:.2f}%")
     _echo_written(*write_lesion_report(report, run_dir))
@@ -240,11 +208,23 @@ def _echo_written(json_path: Path, png_path: Path | None) -> None:
 
 
 def _trained(run, spec):
-    from .. import load, runs
+    """(run folder, checkpoint, model source, trainer) of a run folder or checkpoint: a folder
+    means its best checkpoint (best on the validation split), else its last. The network is the
+    folder's own IR unless ``spec`` names another."""
+    from .. import load
+    from ..runs import model_source, run_graph
+    from ..train import TrainError, trainer_for
+    from ..train.run_folder import RunFolder
 
-    run_dir, checkpoint = runs.locate(run)
+    path = Path(run)
+    folder = RunFolder(path if path.is_dir() else path.parent.parent)
+    checkpoint = path if path.is_file() else (folder.existing_checkpoint("best")
+                                              or folder.existing_checkpoint("last"))
+    if checkpoint is None:
+        raise TrainError(f"{path} holds no checkpoint", hint="is it a netc run folder?")
     if spec:
         graph, text = load(spec), Path(spec).read_text(encoding="utf-8")
     else:
-        graph, text = runs.run_graph(run_dir)
-    return run_dir, checkpoint, runs.model_source(graph, text), graph
+        graph, text = run_graph(folder.path)
+    source = model_source(graph, text, folder.backend() or DEFAULT_BACKEND)
+    return folder.path, checkpoint, source, trainer_for(source.backend)

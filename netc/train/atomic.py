@@ -1,11 +1,12 @@
 """All-or-nothing file writes: a crash at any moment leaves either the old file or the new one.
 
-Shared by the torch and Keras checkpoints; imports no framework.
+Shared by every trainer's checkpoints and the run folder; imports no framework.
 """
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -37,6 +38,11 @@ def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = TEMP_S
             raise no_space_error(path) from None
         raise
     _fsync(path.parent)  # the rename is durable only once the folder entry is
+
+
+def atomic_copy(source: Path, target: Path, suffix: str = TEMP_SUFFIX) -> None:
+    """Copy a finished file under another name with the same all-or-nothing guarantee."""
+    atomic_write(target, lambda temp: shutil.copyfile(source, temp), suffix)
 
 
 def is_no_space(err: BaseException) -> bool:

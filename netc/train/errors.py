@@ -1,18 +1,20 @@
-"""The one exception family for training-time user errors."""
+"""Training-time user errors: members of netc's one error family (netc.spec.errors)."""
 
 from __future__ import annotations
 
+from netc.spec.errors import Location, SpecError
 
-class TrainError(Exception):
-    """A user error met while preparing or running training (bad recipe, data that does not fit
-    the model, a diverging run). The CLI prints ``message`` and ``hint`` without a traceback."""
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+class TrainError(SpecError):
+    """A user error met while preparing or running training (a bad recipe, data that does not
+    fit the model, a damaged checkpoint, a diverging run). ``loc`` is where a recipe value was
+    written, when it came from a file or a command-line assignment; the CLI prints it with the
+    source line and a caret, as it prints a spec's errors."""
+
+    def __init__(self, message: str, hint: str | None = None, loc: Location | None = None):
+        super().__init__(message, loc, hint)
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message}\n  hint: {self.hint}"
-        return self.message
+        where = f"{self.loc}: " if self.loc else ""
+        tail = f"\n  hint: {self.hint}" if self.hint else ""
+        return f"{where}{self.message}{tail}"

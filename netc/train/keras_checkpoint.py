@@ -12,13 +12,12 @@ Framework-neutral apart from Keras itself: no torch import, unlike netc.train.ch
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from netc.train import atomic, rundir
+from netc.train.atomic import atomic_write
 from netc.train.errors import TrainError
 from netc.train.integrity import content_digest, verify_digest
 from netc.train.state_checks import DICT, INT, STR, check_fields, check_progress
@@ -26,24 +25,21 @@ from netc.train.state_checks import DICT, INT, STR, check_fields, check_progress
 if TYPE_CHECKING:
     import keras
 
-    from netc.train import ModelSource
-
 FORMAT = "netc-keras-checkpoint/2"
 STATE_ATTRIBUTE = "netc_state"
 CHECKSUM_ATTRIBUTE = "netc_checksum"
 # Every field of the run state, and its kind (netc.train.keras_trainer writes them).
 FIELDS = {"name": STR, "ir_hash": STR, "spec_text": STR, "recipe": DICT, "keras_backend": STR,
           "epoch": INT, "best": (dict, type(None)), "steps_per_epoch": INT, "seeds": DICT}
+SUFFIX = ".weights.h5"
 # Keras insists on the ``.weights.h5`` ending, so a temp file's mark sits before it.
-_TEMP_SUFFIX = ".tmp.weights.h5"
+TEMP_SUFFIX = ".tmp.weights.h5"
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
-    return Path(run_dir) / rundir.CHECKPOINT_FOLDER / f"{which}.weights.h5"
+    from netc.train.run_folder import RunFolder
 
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    atomic.atomic_write(path, write, _TEMP_SUFFIX)
+    return RunFolder(run_dir).checkpoint(SUFFIX, which)
 
 
 def save_checkpoint(model: "keras.Model", state: dict[str, Any], path: Path) -> None:
@@ -56,15 +52,7 @@ def save_checkpoint(model: "keras.Model", state: dict[str, Any], path: Path) -> 
             handle.attrs[STATE_ATTRIBUTE] = text
             handle.attrs[CHECKSUM_ATTRIBUTE] = content_digest([text, _datasets(handle)])
 
-    _atomic_write(path, write)
-
-
-def copy_checkpoint(source: Path, target: Path) -> None:
-    _atomic_write(target, lambda temp: shutil.copyfile(source, temp))
-
-
-def remove_stale_temps(folder: Path) -> None:
-    atomic.remove_stale_temps(folder, _TEMP_SUFFIX)
+    atomic_write(path, write, TEMP_SUFFIX)
 
 
 def _datasets(handle) -> dict[str, Any]:
@@ -77,9 +65,8 @@ def _datasets(handle) -> dict[str, Any]:
     return found
 
 
-def read_checkpoint_state(path: Path, source: "ModelSource | None" = None) -> dict[str, Any]:
-    """The run state stored in a checkpoint, its checksum verified and its fields checked;
-    with ``source``, refuse one of another network."""
+def read_checkpoint_state(path: Path) -> dict[str, Any]:
+    """The run state stored in a checkpoint, its checksum verified and its fields checked."""
     import h5py
 
     if not path.is_file():
@@ -98,8 +85,4 @@ def read_checkpoint_state(path: Path, source: "ModelSource | None" = None) -> di
     check_fields(state, FIELDS, str(path))
     check_fields(state["recipe"], {"epochs": INT}, f"{path} (its recipe)")
     check_progress(str(path), state["epoch"], state["recipe"]["epochs"])
-    if source is not None and state.get("ir_hash") != source.ir_hash:
-        raise TrainError(f"{path} was trained from a different network (IR hash "
-                         f"{state.get('ir_hash')}), this spec hashes to {source.ir_hash}",
-                         hint="use the spec the run was trained from (its spec.yaml)")
     return state

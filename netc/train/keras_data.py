@@ -16,11 +16,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from netc.train.data import DataSet
-from netc.train.errors import TrainError
-from netc.train.recipe import Recipe
+from netc.train.recipe import DATA_SEED_OFFSET, Recipe
 
-# As in the torch trainer: the data stream is seeded apart from weight initialisation.
-DATA_SEED_OFFSET = 7919
 _NORMALISE_CHUNK = 4096
 
 
@@ -31,15 +28,6 @@ class EpochPlan:
     order: np.ndarray    # (steps, batch) int64 indices into the training split
     offsets: np.ndarray  # (steps, batch, 2) int32 top-left corner of the crop in the padded image
     flips: np.ndarray    # (steps, batch) bool
-
-
-def steps_per_epoch(train_size: int, batch_size: int) -> int:
-    """Full batches only, as the torch trainer (netc.train.batches): batch norm never sees a
-    ragged last batch, and the next epoch's shuffle covers the images left out."""
-    if batch_size > train_size:
-        raise TrainError(f"batch_size {batch_size} is larger than the training split "
-                         f"({train_size} images)", hint=f"set batch_size <= {train_size}")
-    return train_size // batch_size
 
 
 def plan_epoch(count: int, steps: int, batch: int, recipe: Recipe, epoch: int) -> EpochPlan:

@@ -9,7 +9,8 @@ global step (looked up in a table by the optimizer's step counter); SGD's weight
 coupled L2 term of ``torch.optim.SGD`` (added to the loss, so momentum carries it), AdamW's is the
 decoupled one of ``torch.optim.AdamW``; norm and bias variables are spared when the recipe says so.
 
-Checkpoints (netc.train.keras_checkpoint) are written at epoch ends. Resuming continues at the
+Checkpoints (netc.train.keras_checkpoint) are written at epoch ends, through the shared epoch
+recorder. Resuming continues at the
 epoch after the last one: an epoch's data order and augmentation are a function of (seed, epoch)
 (netc.train.keras_data), so no data-RNG state is needed; on one device the result matches an
 uninterrupted run to rounding, without the torch trainer's bitwise guarantee.
@@ -20,28 +21,24 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 import keras
 import numpy as np
 
-from netc.train import rundir
+from netc.train.base import Session, Trainer
 from netc.train.data import DataSet, load_data, split_validation
 from netc.train.errors import TrainError
-from netc.train.keras_checkpoint import (FORMAT, checkpoint_path, copy_checkpoint,
-                                         read_checkpoint_state, remove_stale_temps,
+from netc.train.keras_checkpoint import (FORMAT, SUFFIX, TEMP_SUFFIX, read_checkpoint_state,
                                          save_checkpoint)
-from netc.train.keras_data import (DATA_SEED_OFFSET, normalised, steps_per_epoch,
-                                   to_channels_last, training_stream)
-from netc.train.plots import plot_curves
+from netc.train.keras_data import normalised, to_channels_last, training_stream
 from netc.train.progress import Progress
-from netc.train.recipe import Recipe, recipe_from_dict
-from netc.train.resume_plan import resume_message, resume_recipe
-from netc.train.schedule import lr_at
+from netc.train.recipe import DATA_SEED_OFFSET, Recipe
+from netc.train.schedule import lr_at, steps_per_epoch
 from netc.train.selection import Best
-from netc.train.state_checks import check_progress, first_non_finite, non_finite_state_error
+from netc.train.state_checks import (check_progress, first_non_finite, loss_error,
+                                     non_finite_state_error)
 
 if TYPE_CHECKING:
     from netc.compiler.ir import Graph
@@ -55,16 +52,6 @@ NORM_LAYERS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
                keras.layers.GroupNormalization)
 SPARED_VARIABLES = {"bias", "beta", "gamma"}
 ADAM_EPSILON = 1e-8  # torch.optim.AdamW's default (Keras's is 1e-7)
-
-
-@dataclass
-class RunResult:
-    """The fields of netc.train.trainer.RunResult, with a keras.Model."""
-
-    run_dir: Path
-    model: keras.Model
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float | None = None
 
 
 # -- run time: threads, device, distribution -----------------------------------------------------
@@ -220,7 +207,7 @@ class _RunLogger(keras.callbacks.Callback):
     """Progress each step, a metrics row, checkpoint and best copy each epoch; stops a run whose
     loss is no longer finite."""
 
-    def __init__(self, run: "_Run"):
+    def __init__(self, run: "KerasSession"):
         super().__init__()
         self.run = run
         self.started = 0.0
@@ -233,12 +220,9 @@ class _RunLogger(keras.callbacks.Callback):
         loss = float(logs["loss"])
         if not math.isfinite(loss):
             used = lr_at(run.recipe, run.epochs_done * steps + batch, steps)
-            raise TrainError(f"the loss became {loss} at epoch {run.epochs_done + 1}, step "
-                             f"{batch + 1} of {steps}",
-                             hint=f"lower lr (this step used {used:.4g}), add warmup_epochs, "
-                                  f"or train in fp32")
+            raise loss_error(loss, run.epochs_done + 1, batch + 1, steps, used)
         elapsed = time.perf_counter() - self.started
-        run.progress.step(run.epochs_done + 1, run.recipe.epochs, batch + 1, steps,
+        run.recorder.progress.step(run.epochs_done + 1, run.recipe.epochs, batch + 1, steps,
                           (batch + 1) * run.recipe.batch_size / max(1e-9, elapsed),
                           elapsed / (batch + 1) * (steps - batch - 1),
                           float(logs["cross_entropy"]))
@@ -247,14 +231,16 @@ class _RunLogger(keras.callbacks.Callback):
         self.run.finish_epoch(logs, time.perf_counter() - self.started)
 
 
-class _Run:
-    def __init__(self, source: "ModelSource", graph: "Graph", recipe: Recipe,
-                 run_dir: Path | None, progress: Progress | None):
+class KerasSession(Session):
+    def __init__(self, source: "ModelSource", recipe: Recipe, recorder_for):
         if recipe.checkpoint_every_steps:
             raise TrainError("the Keras trainer checkpoints at epoch ends only",
                              hint="set checkpoint_every_steps: 0")
-        self.source, self.recipe, self.run_dir = source, recipe, run_dir
-        self.progress = progress or Progress()
+        if source.graph is None:
+            raise TrainError(f"the Keras trainer builds its model from the network's IR graph; "
+                             f"the model source '{source.name}' has none",
+                             hint="make the source from a spec (netc.runs.model_source)")
+        self.source, self.recipe = source, recipe
         self.backend = keras.backend.backend()
         data = load_data(recipe.data, source.input_shape, source.num_classes)
         self.data: DataSet = split_validation(data, recipe.val_fraction, recipe.seed)
@@ -265,15 +251,16 @@ class _Run:
                 self.eval_splits[name] = (normalised(to_channels_last(images), self.data), labels)
         self.steps = steps_per_epoch(len(self.data.train_y), recipe.batch_size)
         self.scope = _runtime_scope(recipe, self.backend)
-        self.epochs_done, self.best = 0, Best()
-        self.history: list[dict[str, Any]] = []
+        self.epochs_done = 0
+        self.recorder = recorder_for(recipe)
         with self.scope():
             keras.utils.set_random_seed(recipe.seed)
-            self.model = build_keras_model(graph, recipe.precision)
+            self.model = build_keras_model(source.graph, recipe.precision)
             compile_model(self.model, recipe, self.steps)
 
-    def restore(self, path: Path, state: dict[str, Any]) -> None:
+    def restore(self, state: dict[str, Any], where: str) -> None:
         """Load a checkpoint that read_checkpoint_state checked; a misfit is a TrainError."""
+        path = Path(where)
         check_progress(str(path), state["epoch"], self.recipe.epochs)
         if state["steps_per_epoch"] != self.steps:
             raise TrainError(f"{path}: written with {state['steps_per_epoch']} steps an epoch, "
@@ -285,9 +272,10 @@ class _Run:
         except (ValueError, KeyError, OSError) as err:
             raise TrainError(f"{path}: its weights do not fit this model: "
                              f"{str(err).strip()[:500]}") from None
-        self.epochs_done, self.best = state["epoch"], Best.from_state(state["best"], str(path))
+        self.epochs_done = state["epoch"]
+        self.recorder.best = Best.from_state(state["best"], str(path))
 
-    def fit(self) -> RunResult:
+    def fit(self) -> None:
         if self.epochs_done < self.recipe.epochs:
             stream = training_stream(self.data, self.recipe, self.steps, self.epochs_done,
                                      self.backend)
@@ -295,8 +283,6 @@ class _Run:
                 self.model.fit(stream, epochs=self.recipe.epochs,
                                initial_epoch=self.epochs_done, steps_per_epoch=self.steps,
                                callbacks=[_RunLogger(self)], shuffle=False, verbose=0)
-        plot_curves(self.history, self.run_dir / rundir.CURVES_FILE)
-        return RunResult(self.run_dir, self.model, self.history, self.best.accuracy)
 
     def check_finite_state(self) -> None:
         """Stop, before anything is saved, when a weight or a moving statistic is NaN or
@@ -310,26 +296,16 @@ class _Run:
 
     def finish_epoch(self, logs: dict[str, Any], train_seconds: float) -> None:
         self.check_finite_state()
-        started = time.perf_counter()
-        recipe = self.recipe
-        row: dict[str, Any] = {"epoch": self.epochs_done + 1,
-                               "train_loss": float(logs["cross_entropy"]),
-                               "train_acc": float(logs["accuracy"])}
-        for name, (images, labels) in self.eval_splits.items():
-            row[f"{name}_loss"], row[f"{name}_acc"] = _score(self.model, images, labels,
-                                                             recipe.eval_batch_size)
-        row["lr"] = lr_at(recipe, (self.epochs_done + 1) * self.steps - 1, self.steps)
-        row["images_per_s"] = self.steps * recipe.batch_size / max(1e-9, train_seconds)
-        row["time_s"] = train_seconds + time.perf_counter() - started
+        recipe, batch = self.recipe, self.recipe.eval_batch_size
+        row = self.recorder.row(
+            self.epochs_done + 1, float(logs["cross_entropy"]), float(logs["accuracy"]),
+            lr_at(recipe, (self.epochs_done + 1) * self.steps - 1, self.steps),
+            self.steps * recipe.batch_size, train_seconds,
+            lambda: {name: _score(self.model, images, labels, batch)
+                     for name, (images, labels) in self.eval_splits.items()})
         self.epochs_done += 1
-        self.history.append(row)
-        improved = self.best.offer(row)
-        rundir.append_metrics(self.run_dir, row)
-        last = checkpoint_path(self.run_dir)
-        save_checkpoint(self.model, self.state(), last)
-        if improved:
-            copy_checkpoint(last, checkpoint_path(self.run_dir, "best"))
-        self.progress.epoch(row, recipe.epochs)
+        self.recorder.commit(row, lambda: save_checkpoint(self.model, self.state(),
+                                                          self.recorder.last_checkpoint))
 
     def state(self) -> dict[str, Any]:
         """The run state beside the weights. ``epoch`` counts finished epochs; the optimizer's
@@ -337,42 +313,39 @@ class _Run:
         return {"format": FORMAT, "name": self.source.name, "ir_hash": self.source.ir_hash,
                 "spec_text": self.source.spec_text, "recipe": self.recipe.to_dict(),
                 "keras_backend": self.backend, "epoch": self.epochs_done,
-                "best": self.best.to_state(),
+                "best": self.recorder.best.to_state(),
                 "steps_per_epoch": self.steps,
                 "seeds": {"init": self.recipe.seed, "data": [self.recipe.seed, DATA_SEED_OFFSET]}}
 
 
-def train_keras(source: "ModelSource", graph: "Graph", recipe: Recipe,
-                out: str | Path | None = None, *, runs_root: str | Path = "runs",
-                progress: Progress | None = None) -> RunResult:
-    """Train the Keras model of ``graph`` with ``recipe`` into a new run folder (``out``, or a
-    time-stamped one under ``runs_root``). ``source`` gives the data shape, name and IR hash."""
-    run = _Run(source, graph, recipe, None, progress)
-    run.run_dir, lock = rundir.open_run_dir(source.name, out, runs_root)
-    with lock:
-        rundir.write_run_files(run.run_dir, source.spec_text, recipe, source.ir_text)
-        run.progress.message(f"run folder: {run.run_dir}")
-        return run.fit()
+class KerasTrainer(Trainer):
+    """Trains the Keras backend's models with ``Model.fit`` on the Keras backend installed
+    (TensorFlow, torch or JAX)."""
+
+    name = "keras"
+    checkpoint_suffix = SUFFIX
+    temp_suffix = TEMP_SUFFIX
+
+    def open_session(self, source: "ModelSource", recipe: Recipe,
+                     progress: Progress | None) -> KerasSession:
+        progress = progress or Progress()
+        return KerasSession(source, recipe, lambda r: self.recorder(r, progress))
+
+    def read_checkpoint(self, path: Path) -> dict[str, Any]:
+        return read_checkpoint_state(path)
+
+    def evaluate(self, checkpoint, source, data=None, split="test", *, device="auto",
+                 batch_size=None):
+        raise _reads_torch_runs(checkpoint)
+
+    def lesion(self, checkpoint, source, data=None, **options):
+        raise _reads_torch_runs(checkpoint)
+
+    def launch(self, command, processes, nodes=1, endpoint=None) -> int:
+        raise TrainError("--nproc-per-node runs torch DDP; the Keras backend uses "
+                         "tf.distribute on the GPUs it finds", hint="drop --nproc-per-node")
 
 
-def resume_keras(run_dir: str | Path, source: "ModelSource", graph: "Graph",
-                 overrides: dict[str, Any] | None = None, *,
-                 progress: Progress | None = None) -> RunResult:
-    """Continue the Keras run in ``run_dir`` at the epoch after its last checkpoint;
-    ``overrides`` as for netc.train.trainer.resume."""
-    run_dir = Path(run_dir)
-    path = checkpoint_path(run_dir)
-    with rundir.RunLock(run_dir):
-        state = read_checkpoint_state(path, source)
-        saved = recipe_from_dict(state["recipe"], where=str(path))
-        recipe, changes = resume_recipe(saved, overrides, state["epoch"], str(run_dir))
-        run = _Run(source, graph, recipe, run_dir, progress)
-        run.restore(path, state)
-        remove_stale_temps(path.parent)
-        run.history = rundir.truncate_metrics(run_dir, run.epochs_done)
-        if changes:
-            rundir.write_recipe(run_dir, recipe)
-        for change in changes:
-            run.progress.message(f"resume applies {change}")
-        run.progress.message(resume_message(run_dir, run.epochs_done, recipe.epochs))
-        return run.fit()
+def _reads_torch_runs(checkpoint) -> TrainError:
+    return TrainError(f"{checkpoint} is a Keras checkpoint; netc eval and lesion read torch runs",
+                      hint="train with --backend torch to evaluate or lesion the network")

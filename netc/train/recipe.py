@@ -17,8 +17,14 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from netc.spec.loader import LocDict, key_location, load_yaml, location_of
+from netc.spec.errors import Location
+from netc.spec.loader import LocDict, key_location, load_value, load_yaml, location_of
 from netc.train.errors import TrainError
+
+# Every trainer seeds its data stream (shuffles, crops, flips) apart from the stream that
+# initialises the weights, so that one seed does not give the first epoch's order the same
+# random numbers as the first layer.
+DATA_SEED_OFFSET = 7919
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
@@ -162,28 +168,34 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Recipe))
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Recipe)}
 
 
-def _unknown_key_error(key: str, where: str) -> TrainError:
+def _whole(where: str | Location) -> Location:
+    """A place with no line: a file as a whole, a checkpoint, or the overrides of a call."""
+    return where if isinstance(where, Location) else Location(str(where), 0, 0)
+
+
+def _unknown_key_error(key: str, where: Location) -> TrainError:
     close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(FIELD_NAMES)
-    return TrainError(f"{where}: unknown recipe key '{key}'", hint=hint)
+    return TrainError(f"unknown recipe key '{key}'", hint=hint, loc=where)
 
 
-def _convert(key: str, value: Any, where: str) -> Any:
+def _convert(key: str, value: Any, where: Location) -> Any:
     try:
         value = _CONVERTERS[_FIELD_TYPES[key]](value)
     except TypeError as expected:
-        raise TrainError(f"{where}: recipe key '{key}' must be {expected}, "
-                         f"got {value!r} ({type(value).__name__})") from None
+        raise TrainError(f"recipe key '{key}' must be {expected}, "
+                         f"got {value!r} ({type(value).__name__})", loc=where) from None
     if key in _CHOICES and value not in _CHOICES[key]:
         close = difflib.get_close_matches(value, _CHOICES[key], n=1)
-        raise TrainError(f"{where}: recipe key '{key}' must be one of {', '.join(_CHOICES[key])}; "
-                         f"got '{value}'", hint=f"did you mean '{close[0]}'?" if close else None)
+        raise TrainError(f"recipe key '{key}' must be one of {', '.join(_CHOICES[key])}; "
+                         f"got '{value}'", hint=f"did you mean '{close[0]}'?" if close else None,
+                         loc=where)
     if key in _RANGES:
         _check_range(key, value, where)
     return value
 
 
-def _check_range(key: str, value: float, where: str) -> None:
+def _check_range(key: str, value: float, where: Location) -> None:
     low, high, low_inclusive, high_inclusive = _RANGES[key]
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
@@ -191,44 +203,47 @@ def _check_range(key: str, value: float, where: str) -> None:
         left = "[" if low_inclusive else "("
         right = "]" if high_inclusive else ")"
         bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise TrainError(f"{where}: recipe key '{key}' must lie in {bounds}, got {value}")
+        raise TrainError(f"recipe key '{key}' must lie in {bounds}, got {value}", loc=where)
 
 
-def _check_consistency(recipe: Recipe, where: str) -> None:
+def _check_consistency(recipe: Recipe, where: Location) -> None:
     if recipe.schedule == "step":
         if not recipe.step_milestones:
-            raise TrainError(f"{where}: schedule 'step' needs step_milestones",
+            raise TrainError("schedule 'step' needs step_milestones",
                              hint=f"e.g. step_milestones: [{recipe.epochs // 2}, "
-                                  f"{recipe.epochs * 3 // 4}] (epochs at which lr *= step_gamma)")
+                                  f"{recipe.epochs * 3 // 4}] (epochs at which lr *= step_gamma)",
+                             loc=where)
         milestones = recipe.step_milestones
         if list(milestones) != sorted(set(milestones)) or not 0 < milestones[0] \
                 or milestones[-1] > recipe.epochs:
-            raise TrainError(f"{where}: step_milestones must increase strictly and lie in "
-                             f"1..epochs ({recipe.epochs}), got {list(milestones)}")
+            raise TrainError(f"step_milestones must increase strictly and lie in "
+                             f"1..epochs ({recipe.epochs}), got {list(milestones)}", loc=where)
     if recipe.optimizer == "sgd" and recipe.nesterov and recipe.momentum == 0:
-        raise TrainError(f"{where}: nesterov needs momentum > 0",
-                         hint="set nesterov: false, or a momentum such as 0.9")
+        raise TrainError("nesterov needs momentum > 0",
+                         hint="set nesterov: false, or a momentum such as 0.9", loc=where)
     if recipe.warmup_epochs >= recipe.epochs:
-        raise TrainError(f"{where}: warmup_epochs ({recipe.warmup_epochs}) must be smaller than "
-                         f"epochs ({recipe.epochs})")
+        raise TrainError(f"warmup_epochs ({recipe.warmup_epochs}) must be smaller than "
+                         f"epochs ({recipe.epochs})", loc=where)
 
 
-def _layer(values: dict[str, Any], updates: Mapping[str, Any], where: str) -> None:
+def _layer(values: dict[str, Any], updates: Mapping[str, Any], where: str | Location) -> None:
     for key, value in updates.items():
         if key not in _FIELD_TYPES:
             raise _unknown_key_error(str(key), _at(key_location, updates, key, where))
         values[key] = _convert(key, value, _at(location_of, updates, key, where))
 
 
-def _at(locate: Callable, updates: Mapping[str, Any], key: str, where: str) -> str:
-    """FILE:LINE:COL of a key or value read from a recipe file, else `where`."""
+def _at(locate: Callable, updates: Mapping[str, Any], key: str,
+        where: str | Location) -> Location:
+    """Where a key or value was written (a recipe file's line and column, or a command-line
+    assignment's column), else ``where`` as a whole."""
     loc = locate(updates, key) if isinstance(updates, LocDict) else None
-    return str(loc) if loc else where
+    return loc or _whole(where)
 
 
-def _build(values: dict[str, Any], where: str) -> Recipe:
+def _build(values: dict[str, Any], where: str | Location) -> Recipe:
     recipe = Recipe(**{**values, "step_milestones": tuple(values["step_milestones"])})
-    _check_consistency(recipe, where)
+    _check_consistency(recipe, _whole(where))
     return recipe
 
 
@@ -237,7 +252,9 @@ def make_recipe(file_values: Mapping[str, Any] | None = None,
                 where: str = "recipe") -> Recipe:
     """Resolve a recipe from file values and flag overrides (a None override means 'not given')."""
     file_values = file_values or {}  # kept as loaded: a LocDict knows where each key was written
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides = overrides or {}
+    if any(value is None for value in overrides.values()):
+        overrides = {k: v for k, v in overrides.items() if v is not None}
     values = Recipe().to_dict()
     data = overrides.get("data", file_values.get("data", values["data"]))
     _layer(values, {"data": data}, where)
@@ -256,14 +273,15 @@ def load_recipe(path: str | Path | None = None,
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise TrainError(f"cannot read recipe file {path}: {err.strerror}") from None
+        raise TrainError(f"cannot read recipe file {path}: {err.strerror}",
+                         loc=_whole(str(path))) from None
     # Read like a spec: positions kept, duplicate keys and object-building tags refused.
     loaded = load_yaml(text, str(path)) if text.strip() else {}
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):
-        raise TrainError(f"{path}: a recipe is a mapping of keys to values, "
-                         f"got {type(loaded).__name__}")
+        raise TrainError(f"a recipe is a mapping of keys to values, got "
+                         f"{type(loaded).__name__}", loc=location_of(loaded) or _whole(str(path)))
     return make_recipe(loaded, overrides, where=str(path))
 
 
@@ -282,15 +300,22 @@ def override_recipe(recipe: Recipe, overrides: Mapping[str, Any],
     return _build(values, where)
 
 
-def parse_assignments(assignments: list[str]) -> dict[str, Any]:
-    """Turn ``["lr=0.05", "nesterov=false"]`` into typed overrides (values read as YAML)."""
-    overrides: dict[str, Any] = {}
+def parse_assignments(assignments: list[str], flag: str = "--set") -> LocDict:
+    """Turn ``["lr=0.05", "nesterov=false"]`` into typed overrides. Each value is read by the
+    spec's YAML rules (netc.spec.loader.load_value, as ``netc --set`` reads a network
+    parameter) and located on its argument, so a mistake is reported with a caret under it."""
+    overrides = LocDict()
+    overrides.loc, overrides.key_locs, overrides.value_locs = None, {}, {}
     for item in assignments:
+        where = f"{flag} {item}"
+        start = len(flag) + 2  # the column of KEY in `FLAG KEY=VALUE`
         key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise TrainError(f"recipe override '{item}' is not KEY=VALUE", hint="e.g. lr=0.05")
-        try:
-            overrides[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError:
-            overrides[key.strip()] = text
+        name = key.strip()
+        if not sep or not name:
+            raise TrainError(f"recipe override '{item}' is not KEY=VALUE", hint="e.g. lr=0.05",
+                             loc=Location(where, 1, start))
+        overrides[name] = load_value(text, where, start + len(key) + 1)
+        overrides.key_locs[name] = Location(where, 1, start + len(key) - len(key.lstrip()))
+        overrides.value_locs[name] = Location(where, 1, start + len(key) + 1
+                                              + len(text) - len(text.lstrip()))
     return overrides

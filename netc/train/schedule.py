@@ -1,4 +1,4 @@
-"""Learning-rate schedules as pure functions of the global step.
+"""Steps per epoch, and learning-rate schedules as pure functions of the global step.
 
 A schedule with no state of its own makes resuming exact: the step counter in the checkpoint is
 the whole schedule state, and every trainer (torch, keras) computes the same numbers.
@@ -10,6 +10,7 @@ import bisect
 import math
 from typing import Callable
 
+from netc.train.errors import TrainError
 from netc.train.recipe import Recipe
 
 # torch.optim.lr_scheduler.OneCycleLR defaults (Smith & Topin 2019, "Super-convergence").
@@ -60,3 +61,12 @@ def lr_at(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     if step < warmup:
         factor *= (step + 1) / warmup
     return recipe.lr * factor
+
+
+def steps_per_epoch(train_size: int, global_batch: int) -> int:
+    """Full batches only: a ragged last batch would give batch norm a tiny batch and the
+    ranks of a distributed run unequal shards; the next epoch's shuffle covers the rest."""
+    if global_batch > train_size:
+        raise TrainError(f"batch_size {global_batch} is larger than the training split "
+                         f"({train_size} images)", hint=f"set batch_size <= {train_size}")
+    return train_size // global_batch

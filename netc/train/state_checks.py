@@ -1,4 +1,4 @@
-"""Checks on run state shared by both trainers: the structure of a loaded checkpoint, its
+"""Checks on run state shared by every trainer: the structure of a loaded checkpoint, its
 progress counters, and a model whose weights or batch-norm statistics stopped being finite.
 
 A checkpoint is data from disk: each field is checked for presence and type before a trainer
@@ -75,3 +75,18 @@ def non_finite_state_error(name: str, value: float, epoch: int, lr: float) -> Tr
     return TrainError(f"the {what} '{name}' became {value} during epoch {epoch}; stopped "
                       "before saving it, so the last checkpoint holds the state before",
                       hint=f"lower lr (it was {lr:.4g}), add warmup_epochs, or train in fp32")
+
+
+def check_ir_hash(state: Mapping[str, Any], ir_hash: str, where: str) -> None:
+    """Refuse a checkpoint of another network than the one about to load it."""
+    if state.get("ir_hash") != ir_hash:
+        raise TrainError(f"{where} was trained from a different network (IR hash "
+                         f"{state.get('ir_hash')}), this spec hashes to {ir_hash}",
+                         hint="use the spec the run was trained from (its spec.yaml)")
+
+
+def loss_error(loss: float, epoch: int, step: int, steps: int, lr: float) -> TrainError:
+    """The error that stops a run whose loss stopped being finite (``step`` is 1-based)."""
+    return TrainError(f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
+                      hint=f"lower lr (this step used {lr:.4g}), add warmup_epochs, or train "
+                           f"in fp32")

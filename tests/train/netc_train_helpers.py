@@ -20,12 +20,13 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def worker_command(factory: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "netc.train.worker", factory, *args]
+def worker_command(model: str, *args: str) -> list[str]:
+    """Train one of netc_train_models.SOURCES in a subprocess (train_source.py)."""
+    return [sys.executable, str(HERE / "train_source.py"), model, *args]
 
 
-def run_worker(factory: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    result = subprocess.run(worker_command(factory, *args), env=worker_env(), cwd=REPO,
+def run_worker(model: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    result = subprocess.run(worker_command(model, *args), env=worker_env(), cwd=REPO,
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return result

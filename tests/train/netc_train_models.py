@@ -1,8 +1,8 @@
 """Small hand-written models standing in for compiled specs in the training tests.
 
-``TinyResNet`` implements the lesion protocol the torch backend provides: ``netc_residuals``
-lists the deletable residual blocks and ``netc_lesion(names)`` makes those blocks pass only their
-shortcut. The ``*_source`` functions are the factories ``python -m netc.train.worker`` imports.
+``tiny_lesion(model)`` gives a ``TinyResNet``'s residual blocks and a context manager that makes
+those blocks pass only their shortcut, as a lesion study takes them. ``SOURCES`` are the model
+sources ``train_source.py`` trains in a subprocess.
 """
 
 from __future__ import annotations
@@ -49,21 +49,26 @@ class TinyResNet(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(width, num_classes)
-        self.netc_residuals = [f"layers.{i}" for i in range(len(layers))]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
+
+def tiny_lesion(model: TinyResNet):
+    """(the deletable residual blocks, ``lesion(names)``) of a TinyResNet."""
+
     @contextlib.contextmanager
-    def netc_lesion(self, names: set[str]):
-        blocks = [self.get_submodule(name) for name in names]
+    def lesion(names: set[str]):
+        blocks = [model.get_submodule(name) for name in names]
         for block in blocks:
             block.lesioned = True
         try:
-            yield self
+            yield model
         finally:
             for block in blocks:
                 block.lesioned = False
+
+    return [f"layers.{i}" for i in range(len(model.layers))], lesion
 
 
 class TinyCNN(nn.Module):
@@ -92,7 +97,7 @@ class SlowResNet(TinyResNet):
 def _source(build, name: str, input_shape=(1, 8, 8), num_classes: int = 10) -> ModelSource:
     spec_text = f"name: {name}\n"
     return ModelSource(build=build, input_shape=input_shape, num_classes=num_classes,
-                       spec_text=spec_text, name=name,
+                       spec_text=spec_text, name=name, backend="torch",
                        ir_hash=hashlib.sha256(spec_text.encode()).hexdigest()[:16])
 
 
@@ -110,3 +115,6 @@ def slow_resnet_source() -> ModelSource:
 
 def tiny_cnn_source() -> ModelSource:
     return _source(TinyCNN, "tiny-cnn")
+
+
+SOURCES = {"tiny-cnn": tiny_cnn_source, "slow-resnet": slow_resnet_source}

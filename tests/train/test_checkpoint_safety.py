@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-import netc.train.checkpoint as checkpoint_module
+import netc.train.torch_checkpoint as checkpoint_module
 from netc.train import load_recipe, resume, train
 from netc.train.atomic import NoSpaceError, atomic_write
-from netc.train.checkpoint import atomic_save, load_checkpoint
 from netc.train.errors import TrainError
-from netc.train.rundir import RunLock, read_metrics
+from netc.train.run_folder import RunLock, read_metrics
+from netc.train.torch_checkpoint import atomic_save, load_checkpoint
 from netc_train_models import TinyCNN, tiny_cnn_source
 
 SYNTHETIC = {"data": "synthetic:64", "epochs": 2, "batch_size": 16}  # 64 - 7 validation images

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from netc.cli import main
 from netc.train import load_recipe
-from netc.train.checkpoint import load_checkpoint
-from netc.train.rundir import read_metrics
+from netc.train.run_folder import read_metrics
 from netc.train.selection import Best
+from netc.train.torch_checkpoint import load_checkpoint
 
 TINY = """netc: 1
 name: tiny

@@ -17,9 +17,9 @@ from netc import runs  # noqa: E402
 from netc.train import TrainError, make_recipe  # noqa: E402
 from netc.train import keras_trainer  # noqa: E402
 from netc.train.keras_checkpoint import checkpoint_path, read_checkpoint_state  # noqa: E402
-from netc.train.keras_trainer import resume_keras, train_keras  # noqa: E402
+from netc.train import resume, train  # noqa: E402
 from netc.train.progress import Progress  # noqa: E402
-from netc.train.rundir import RunLock, read_metrics  # noqa: E402
+from netc.train.run_folder import RunLock, read_metrics  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -51,7 +51,7 @@ def model(tmp_path_factory):
 def finished(model, tmp_path_factory):
     source, graph = model
     out = tmp_path_factory.mktemp("runs") / "run"
-    train_keras(source, graph, make_recipe(RECIPE), out, progress=QUIET)
+    train(source, make_recipe(RECIPE), out, progress=QUIET)
     return out
 
 
@@ -85,7 +85,7 @@ def test_non_finite_moving_statistics_stop_the_run_before_a_save(model, tmp_path
                         poisons_the_statistics_in_epoch_2)
     with pytest.raises(TrainError, match=r"the batch-norm statistic 'bn/moving_variance' became "
                                          r"inf during epoch 2"):
-        train_keras(source, graph, make_recipe(RECIPE), tmp_path / "run", progress=QUIET)
+        train(source, make_recipe(RECIPE), tmp_path / "run", progress=QUIET)
     assert read_checkpoint_state(checkpoint_path(tmp_path / "run"))["epoch"] == 1
     assert [row["epoch"] for row in read_metrics(tmp_path / "run")] == [1]
 
@@ -105,7 +105,7 @@ def test_a_full_disk_names_the_intact_checkpoint(model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "save_weights", fills_the_disk_on_the_second_save)
     with pytest.raises(TrainError) as err:
-        train_keras(source, graph, make_recipe(RECIPE), tmp_path / "run", progress=QUIET)
+        train(source, make_recipe(RECIPE), tmp_path / "run", progress=QUIET)
     last = checkpoint_path(tmp_path / "run")
     assert f"the previous last.weights.h5 is intact ({last})" in err.value.message
     assert read_checkpoint_state(last)["epoch"] == 1
@@ -116,7 +116,7 @@ def test_a_locked_folder_is_refused(model, tmp_path):
     (tmp_path / "run").mkdir()
     with RunLock(tmp_path / "run"):
         with pytest.raises(TrainError, match="is being written by another run"):
-            train_keras(source, graph, make_recipe(RECIPE), tmp_path / "run", progress=QUIET)
+            train(source, make_recipe(RECIPE), tmp_path / "run", progress=QUIET)
 
 
 def test_resume_extends_with_epochs_and_refuses_other_changes(model, finished, tmp_path):
@@ -126,11 +126,11 @@ def test_resume_extends_with_epochs_and_refuses_other_changes(model, finished, t
     run = tmp_path / "run"
     shutil.copytree(finished, run)
     with pytest.raises(TrainError, match=r"cannot change lr \(0.1 -> 0.5\)"):
-        resume_keras(run, source, graph, {"lr": 0.5}, progress=QUIET)
+        resume(run, source, {"lr": 0.5}, progress=QUIET)
     messages = []
     progress = Progress(enabled=False)
     progress.message = messages.append
-    result = resume_keras(run, source, graph, {"epochs": 3}, progress=progress)
+    result = resume(run, source, {"epochs": 3}, progress=progress)
     assert messages[0].startswith("resume applies epochs: 2 -> 3")
     assert [row["epoch"] for row in read_metrics(run)] == [1, 2, 3]
     assert read_checkpoint_state(checkpoint_path(run))["epoch"] == 3 == len(result.history)
@@ -191,4 +191,4 @@ def test_a_checkpoint_that_does_not_fit_is_a_clear_error(model, finished, tmp_pa
     source, graph = model
     run = _rewritten(finished, tmp_path, change)
     with pytest.raises(TrainError, match=message):
-        resume_keras(run, source, graph, {"epochs": 3}, progress=QUIET)
+        resume(run, source, {"epochs": 3}, progress=QUIET)

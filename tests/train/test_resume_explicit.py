@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from netc.cli import main
 from netc.train import TrainError, load_recipe, resume, train
-from netc.train.checkpoint import load_checkpoint
 from netc.train.progress import Progress
-from netc.train.rundir import read_metrics
+from netc.train.run_folder import read_metrics
+from netc.train.torch_checkpoint import load_checkpoint
 from netc_train_helpers import REPO, worker_env
 from netc_train_models import tiny_cnn_source
 
@@ -212,7 +212,7 @@ def test_ctrl_c_during_a_resume_repeats_what_it_applied(spec_run, monkeypatch):
     ({"LOCAL_RANK": "0", "WORLD_SIZE": "2", "RANK": "0", "NETC_LAUNCHED": "1"}, False),
 ])
 def test_one_process_reports_an_interrupted_run(monkeypatch, environ, speaks):
-    from netc.train.distributed import speaks_for_the_run
+    from netc.train.torch_distributed import speaks_for_the_run
 
     for key in ("LOCAL_RANK", "WORLD_SIZE", "RANK", "NETC_LAUNCHED"):
         monkeypatch.delenv(key, raising=False)

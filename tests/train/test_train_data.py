@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from netc.train.batches import (Augmentation, AugmentationDraw, DeviceSplit, apply_augmentation,
-                                draw_augmentation, rank_rows, steps_per_epoch)
+from netc.train.schedule import steps_per_epoch
+from netc.train.torch_batches import (Augmentation, AugmentationDraw, DeviceSplit,
+                                      apply_augmentation, draw_augmentation, rank_rows)
 from netc.train.data import check_fits, load_data, split_validation
 from netc.train.errors import TrainError
 from cifar_files import write_batch, write_cifar10

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from netc.train import load_recipe, train
-from netc.train.distributed import context_from_env, inside_torchrun, launch, torchrun_argv
+from netc.train.torch_distributed import (context_from_env, inside_torchrun, launch,
+                                          torchrun_argv)
 from netc.train.errors import TrainError
 from netc_train_helpers import worker_command, worker_env
 from netc_train_models import tiny_cnn_source
@@ -41,7 +42,7 @@ def test_context_from_env():
 
 def test_two_gloo_processes_match_one(tmp_path, quiet):
     assignments = [arg for key, value in SETTINGS.items() for arg in ("--set", f"{key}={value}")]
-    command = worker_command("netc_train_models:tiny_cnn_source", *assignments,
+    command = worker_command("tiny-cnn", *assignments,
                              "--out", str(tmp_path / "ddp"),
                              "--save-final", str(tmp_path / "final-{rank}.pt"))
     assert launch(command, nproc_per_node=2, env=worker_env()) == 0

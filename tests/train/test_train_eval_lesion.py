@@ -7,13 +7,15 @@ import json
 import pytest
 from torch import nn
 
-from netc.train import evaluate_checkpoint, lesion_study, load_recipe, train, write_evaluation
+from netc.train import load_recipe, train
 from netc.train.data import load_data
 from netc.train.errors import TrainError
-from netc.train.lesion import lesion_checkpoint, write_lesion_report
 from netc.train.progress import Progress
-from netc.train.runtime import load_model
-from netc_train_models import TinyResNet, small_resnet_source
+from netc.train.reports import write_evaluation, write_lesion_report
+from netc.train.torch_evaluate import evaluate_checkpoint
+from netc.train.torch_lesion import lesion_checkpoint, lesion_study
+from netc.train.torch_runtime import load_model
+from netc_train_models import TinyResNet, small_resnet_source, tiny_lesion
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,10 @@ def test_evaluate_a_checkpoint(trained_run, tmp_path):
 
 
 def test_lesion_study(trained_run, tmp_path):
-    report = lesion_checkpoint(trained_run / "checkpoints" / "last.pt", small_resnet_source(),
-                               samples=3, seed=1)
+    model, _ = load_model(trained_run / "checkpoints" / "last.pt", small_resnet_source())
+    blocks, lesion = tiny_lesion(model)
+    report = lesion_study(model, load_data("digits", (1, 8, 8), 10), blocks=blocks,
+                          lesion=lesion, samples=3, seed=1)
     assert report["blocks"] == ["layers.0", "layers.1"]
     assert [entry["block"] for entry in report["single"]] == report["blocks"]
     assert [entry["deleted"] for entry in report["random"]] == [1, 2]
@@ -53,10 +57,13 @@ def test_lesion_study(trained_run, tmp_path):
 def test_lesion_restores_the_model_and_samples_large_sets():
     model = TinyResNet(blocks=((8, 1),) * 6)
     data = load_data("synthetic:64", (1, 8, 8), 10)
-    report = lesion_study(model, data, max_deleted=3, samples=4, seed=0)
+    blocks, lesion = tiny_lesion(model)
+    report = lesion_study(model, data, blocks=blocks, lesion=lesion, max_deleted=3, samples=4,
+                          seed=0)
     assert [len(entry["accuracies"]) for entry in report["random"]] == [4, 4, 4]
     assert not any(block.lesioned for block in model.layers)
-    again = lesion_study(model, data, max_deleted=3, samples=4, seed=0)
+    again = lesion_study(model, data, blocks=blocks, lesion=lesion, max_deleted=3, samples=4,
+                         seed=0)
     assert again == report
 
 
@@ -72,19 +79,24 @@ def test_lesion_through_a_caller_supplied_context_manager():
             variant.get_submodule(name).lesioned = True
         yield variant
 
+    blocks, in_place = tiny_lesion(model)
     report = lesion_study(model, data, max_deleted=2, samples=3, seed=0,
-                          blocks=model.netc_residuals, lesion=rebuilt)
-    assert report == lesion_study(model, data, max_deleted=2, samples=3, seed=0)
-    with pytest.raises(TrainError, match="both blocks and lesion"):
-        lesion_study(model, data, blocks=["layers.0"])
+                          blocks=blocks, lesion=rebuilt)
+    assert report == lesion_study(model, data, max_deleted=2, samples=3, seed=0,
+                                  blocks=blocks, lesion=in_place)
 
 
-def test_lesion_needs_the_protocol():
-    with pytest.raises(TrainError, match="does not expose its residual blocks"):
-        lesion_study(nn.Linear(2, 2), load_data("synthetic:8", (1, 8, 8), 10))
+def test_lesion_needs_blocks():
+    with pytest.raises(TrainError, match="no deletable residual blocks"):
+        lesion_study(nn.Linear(2, 2), load_data("synthetic:8", (1, 8, 8), 10), blocks=[],
+                     lesion=contextlib.nullcontext)
+    model = TinyResNet(blocks=((8, 1),) * 2)
+    blocks, lesion = tiny_lesion(model)
     with pytest.raises(TrainError, match="can delete 1..2"):
-        lesion_study(TinyResNet(blocks=((8, 1),) * 2), load_data("synthetic:8", (1, 8, 8), 10),
-                     max_deleted=3)
+        lesion_study(model, load_data("synthetic:8", (1, 8, 8), 10), blocks=blocks,
+                     lesion=lesion, max_deleted=3)
+    with pytest.raises(TrainError, match="needs the network's IR graph"):
+        lesion_checkpoint("unused.pt", small_resnet_source())
 
 
 def test_load_model_checks_the_weights(trained_run):

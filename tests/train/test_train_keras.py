@@ -20,15 +20,16 @@ if keras.backend.backend() != "tensorflow":
 tf = pytest.importorskip("tensorflow")
 
 import netc  # noqa: E402
-from netc.train import ModelSource, TrainError, make_recipe  # noqa: E402
+from netc import runs  # noqa: E402
+from netc.train import TrainError, make_recipe  # noqa: E402
 from netc.train.data import load_data  # noqa: E402
 from netc.train.keras_data import (crop_numpy, crop_tf, plan_epoch,  # noqa: E402
                                    training_stream)
 from netc.train.keras_checkpoint import checkpoint_path, read_checkpoint_state  # noqa: E402
 from netc.train import keras_trainer  # noqa: E402
-from netc.train.keras_trainer import resume_keras, train_keras  # noqa: E402
+from netc.train import resume, train  # noqa: E402
 from netc.train.progress import Progress  # noqa: E402
-from netc.train.rundir import append_metrics, read_metrics  # noqa: E402
+from netc.train.run_folder import RunFolder, read_metrics  # noqa: E402
 
 from netc_train_helpers import REPO, worker_env  # noqa: E402
 
@@ -77,13 +78,11 @@ body:
 DECAYED = {"conv1/kernel", "block-conv1/kernel", "block-conv2/kernel", "fc/kernel"}
 
 
-def _model(tmp_path, text: str, input_shape=(1, 8, 8)):
+def _model(tmp_path, text: str):
     path = tmp_path / "spec.yaml"
     path.write_text(text)
     graph = netc.load(str(path))
-    source = ModelSource(build=lambda: None, input_shape=input_shape, num_classes=10,
-                         spec_text=text, ir_hash=graph.content_hash(), name=graph.name)
-    return source, graph
+    return runs.model_source(graph, text, "keras"), graph
 
 
 class _Interrupt(Exception):
@@ -111,7 +110,7 @@ def residual(tmp_path_factory):
 def three_epochs(residual, tmp_path_factory):
     source, graph = residual
     recipe = make_recipe({"epochs": 3})
-    return recipe, train_keras(source, graph, recipe, tmp_path_factory.mktemp("run") / "run",
+    return recipe, train(source, recipe, tmp_path_factory.mktemp("run") / "run",
                                progress=Progress(enabled=False))
 
 
@@ -145,14 +144,14 @@ def test_resume_continues_at_the_next_epoch(residual, three_epochs, tmp_path):
     recipe, uninterrupted = three_epochs
     run_dir = tmp_path / "run"
     with pytest.raises(_Interrupt):
-        train_keras(source, graph, recipe, run_dir, progress=_StopsInEpoch(3))
+        train(source, recipe, run_dir, progress=_StopsInEpoch(3))
     assert read_checkpoint_state(checkpoint_path(run_dir))["epoch"] == 2
     # A kill after the metrics row but before the checkpoint's rename leaves both behind.
-    append_metrics(run_dir, {"epoch": 3, "train_loss": 9.0})
+    RunFolder(run_dir).append_metrics({"epoch": 3, "train_loss": 9.0})
     stale = checkpoint_path(run_dir).parent / ".last.weights.h5-dead.tmp.weights.h5"
     stale.write_bytes(b"half a file")
 
-    result = resume_keras(run_dir, source, graph, progress=Progress(enabled=False))
+    result = resume(run_dir, source, progress=Progress(enabled=False))
     rows = read_metrics(run_dir)
     assert [row["epoch"] for row in rows] == [1, 2, 3]
     assert int(result.model.optimizer.iterations) == 3 * STEPS
@@ -165,7 +164,7 @@ def test_resume_continues_at_the_next_epoch(residual, three_epochs, tmp_path):
 def test_resume_refuses_another_network(three_epochs, tmp_path):
     source, graph = _model(tmp_path, PLAIN_SPEC)
     with pytest.raises(TrainError, match="different network"):
-        resume_keras(three_epochs[1].run_dir, source, graph)
+        resume(three_epochs[1].run_dir, source)
 
 
 def test_adamw_label_smoothing_step_schedule_and_bf16(residual, tmp_path):
@@ -174,7 +173,7 @@ def test_adamw_label_smoothing_step_schedule_and_bf16(residual, tmp_path):
                           "label_smoothing": 0.1, "schedule": "step", "step_milestones": [1],
                           "step_gamma": 0.5, "warmup_epochs": 0.5, "precision": "bf16",
                           "device": "cpu"})
-    result = train_keras(source, graph, recipe, tmp_path / "run", progress=Progress(enabled=False))
+    result = train(source, recipe, tmp_path / "run", progress=Progress(enabled=False))
     rows = read_metrics(result.run_dir)
     assert [row["lr"] for row in rows] == pytest.approx([3e-3, 1.5e-3])
     # Warm-up over round(0.5 * 21) = 10 steps: step s runs at lr * (s + 1) / 10.
@@ -197,21 +196,21 @@ def test_non_finite_loss_names_epoch_and_step(tmp_path):
     recipe = make_recipe({"epochs": 2, "lr": 1e12, "schedule": "constant", "augment": False})
     with pytest.raises(TrainError, match=rf"the loss became (nan|inf) at epoch 1, step \d+ "
                                          rf"of {STEPS}"):
-        train_keras(source, graph, recipe, tmp_path / "run", progress=Progress(enabled=False))
+        train(source, recipe, tmp_path / "run", progress=Progress(enabled=False))
     assert read_metrics(tmp_path / "run") == []
 
 
 def test_data_that_does_not_fit_is_refused_before_training(tmp_path):
-    source, graph = _model(tmp_path, PLAIN_SPEC.replace("[1, 8, 8]", "[3, 8, 8]"), (3, 8, 8))
+    source, graph = _model(tmp_path, PLAIN_SPEC.replace("[1, 8, 8]", "[3, 8, 8]"))
     with pytest.raises(TrainError, match="1x8x8 images but the model expects 3x8x8"):
-        train_keras(source, graph, make_recipe({"epochs": 1}), tmp_path / "run")
+        train(source, make_recipe({"epochs": 1}), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
 def test_mid_epoch_checkpoints_are_refused(tmp_path):
     source, graph = _model(tmp_path, PLAIN_SPEC)
     with pytest.raises(TrainError, match="epoch ends only"):
-        train_keras(source, graph, make_recipe({"checkpoint_every_steps": 5}), tmp_path / "run")
+        train(source, make_recipe({"checkpoint_every_steps": 5}), tmp_path / "run")
 
 
 def _crop_by_loop(images: np.ndarray, offsets: np.ndarray, padding: int) -> np.ndarray:
@@ -259,16 +258,11 @@ def test_tf_data_and_numpy_streams_give_the_same_batches():
 
 _TORCH_RUN = """
 import sys
-import netc
-from netc.train import ModelSource, make_recipe
-from netc.train.keras_trainer import train_keras
+from netc.train import make_recipe, train
 from netc.train.progress import Progress
 spec, out = sys.argv[1], sys.argv[2]
-graph = netc.load(spec)
-source = ModelSource(build=lambda: None, input_shape=(1, 8, 8), num_classes=10,
-                     spec_text=open(spec).read(), ir_hash=graph.content_hash(), name=graph.name)
-train_keras(source, graph, make_recipe({"epochs": 1, "device": "cpu"}), out,
-            progress=Progress(enabled=False))
+train(spec, make_recipe({"epochs": 1, "device": "cpu"}), out, backend="keras",
+      progress=Progress(enabled=False))
 """
 
 
@@ -295,7 +289,7 @@ def test_several_gpus_train_under_a_mirrored_strategy(tmp_path, monkeypatch):
     # which still runs building, compiling and fitting inside the strategy's scope.
     monkeypatch.setitem(keras_trainer._GPU_COUNTS, "tensorflow", lambda: 2)
     source, graph = _model(tmp_path, PLAIN_SPEC)
-    result = train_keras(source, graph, make_recipe({"epochs": 1}), tmp_path / "run",
+    result = train(source, make_recipe({"epochs": 1}), tmp_path / "run",
                          progress=Progress(enabled=False))
     assert all(isinstance(v.value, tf.distribute.DistributedValues)
                for v in result.model.trainable_variables)
@@ -306,4 +300,4 @@ def test_several_gpus_train_under_a_mirrored_strategy(tmp_path, monkeypatch):
 def test_cuda_without_a_gpu_is_refused(tmp_path):
     source, graph = _model(tmp_path, PLAIN_SPEC)
     with pytest.raises(TrainError, match="sees no GPU"):
-        train_keras(source, graph, make_recipe({"device": "cuda"}), tmp_path / "run")
+        train(source, make_recipe({"device": "cuda"}), tmp_path / "run")

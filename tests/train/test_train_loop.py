@@ -7,16 +7,16 @@ import pytest
 import torch
 from torch import nn
 
-import netc.train.checkpoint as checkpoint_module
-import netc.train.trainer as trainer_module
+import netc.train.torch_checkpoint as checkpoint_module
+import netc.train.torch_trainer as trainer_module
 from netc.train import load_recipe, resume, train
-from netc.train.checkpoint import atomic_save, load_checkpoint
-from netc.train.distributed import DistContext
 from netc.train.errors import TrainError
-from netc.train.optim import load_optimizer_state
 from netc.train.recipe import recipe_from_dict
-from netc.train.rundir import create_run_dir
-from netc.train.trainer import _Trainer
+from netc.train.run_folder import RunFolder
+from netc.train.torch_checkpoint import atomic_save, load_checkpoint
+from netc.train.torch_distributed import DistContext
+from netc.train.torch_optim import load_optimizer_state
+from netc.train.torch_trainer import TorchSession as _Trainer
 from netc_train_models import TinyCNN, small_resnet_source, tiny_cnn_source
 
 RUN_FILES = ("spec.yaml", "recipe.yaml", "metrics.jsonl", "curves.png", "checkpoints/last.pt",
@@ -171,12 +171,13 @@ def test_resume_refuses_another_network(tmp_path, quiet):
 
 
 def test_a_run_folder_is_not_reused(tmp_path):
-    run = create_run_dir("x", tmp_path / "run")
-    (run / "metrics.jsonl").write_text("")
+    run = RunFolder(tmp_path / "run")
+    run.lock_new().release()
+    (run.path / "metrics.jsonl").write_text("")
     with pytest.raises(TrainError, match="already holds a run"):
-        create_run_dir("x", run)
-    first = create_run_dir("a/b c", runs_root=tmp_path)
-    second = create_run_dir("a/b c", runs_root=tmp_path)
+        run.lock_new()
+    first = RunFolder.fresh("a/b c", runs_root=tmp_path).path
+    second = RunFolder.fresh("a/b c", runs_root=tmp_path).path
     assert first != second and first.name.startswith("a-b-c-")
 
 

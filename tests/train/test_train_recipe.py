@@ -43,7 +43,7 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
     with pytest.raises(TrainError) as err:
         load_recipe(path)
     assert "unknown recipe key 'learning_rat'" in err.value.message
-    assert str(path) in err.value.message
+    assert (err.value.loc.file, err.value.loc.line, err.value.loc.col) == (str(path), 2, 1)
     with pytest.raises(TrainError) as err:
         load_recipe(None, {"batchsize": 4})
     assert err.value.hint == "did you mean 'batch_size'?"
@@ -167,3 +167,18 @@ def test_example_recipes_train_their_networks(tmp_path, quiet, name, spec, short
     result = train(source, recipe, tmp_path / "run", progress=quiet)
     assert [row["epoch"] for row in result.history] == [1, 2]
     assert all(math.isfinite(row["train_loss"]) for row in result.history)
+
+
+def test_assignments_are_read_like_set_and_located():
+    overrides = parse_assignments(["epochs=3", "lr=fast"])
+    assert overrides["epochs"] == 3
+    with pytest.raises(TrainError) as err:
+        load_recipe(None, overrides)
+    loc = err.value.loc
+    assert (loc.file, loc.line, loc.col) == ("--set lr=fast", 1, 10)
+    shown = err.value.format({loc.file: loc.file}).splitlines()
+    assert shown == ["--set lr=fast:1:10: error: recipe key 'lr' must be a number, got 'fast' "
+                     "(str)", "  --set lr=fast", "           ^"]
+    with pytest.raises(TrainError) as err:
+        load_recipe(None, parse_assignments(["  bachsize=4"]))
+    assert (err.value.loc.col, err.value.hint) == (9, "did you mean 'batch_size'?")

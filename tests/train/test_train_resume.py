@@ -9,10 +9,10 @@ import time
 
 import torch
 
-from netc.train.checkpoint import load_checkpoint
+from netc.train.torch_checkpoint import load_checkpoint
 from netc_train_helpers import REPO, run_worker, worker_command, worker_env
 
-FACTORY = "netc_train_models:slow_resnet_source"
+FACTORY = "slow-resnet"
 SETTINGS = ["--set", "epochs=2", "--set", "batch_size=100", "--set", "checkpoint_every_steps=4"]
 
 

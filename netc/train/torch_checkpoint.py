@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, weights-only loads, a checksum, and the random number generators'
+"""Torch checkpoints: atomic writes, weights-only loads, a checksum, and the random number generators'
 states.
 
 torch's own generators (CPU and GPU) are not saved: the trainer reseeds them from the seed, the
@@ -12,7 +12,6 @@ values (netc.train.integrity); a checkpoint whose values no longer match it is r
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from netc.train.state_checks import DICT, FLOAT, INT, STR, check_fields, check_p
 
 FORMAT = "netc-checkpoint/2"
 CHECKSUM = "checksum"
-# Every field a checkpoint must carry, and its kind (netc.train.trainer writes them).
+# Every field a checkpoint must carry, and its kind (netc.train.torch_trainer writes them).
 FIELDS = {
     "name": STR, "ir_hash": STR, "spec_text": STR, "recipe": DICT, "model": DICT,
     "optimizer": DICT, "scaler": DICT, "schedule": DICT, "epoch": INT, "step_in_epoch": INT,
@@ -58,11 +57,6 @@ def atomic_save(payload: dict[str, Any], path: Path) -> None:
             torch.save(stored, handle)
 
     atomic_write(path, write)
-
-
-def atomic_copy(source: Path, target: Path) -> None:
-    """Copy a finished checkpoint under another name with the same all-or-nothing guarantee."""
-    atomic_write(target, lambda temp: shutil.copyfile(source, temp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Batches on the device: index tensors that already live there, augment whole batches at once.
+"""Torch batches on the device: index tensors that already live there, augment whole batches at once.
 
 Every random draw (epoch order, crop offsets, flips) comes from one explicit CPU generator whose
 state goes into checkpoints, and is drawn for the *global* batch before a rank takes its slice,
@@ -97,15 +97,6 @@ class DeviceSplit:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, self.labels[indices]
-
-
-def steps_per_epoch(train_size: int, global_batch: int) -> int:
-    """Full batches only: a ragged last batch would give batch norm a tiny batch and the
-    ranks of a distributed run unequal shards; the next epoch's shuffle covers the rest."""
-    if global_batch > train_size:
-        raise TrainError(f"batch_size {global_batch} is larger than the training split "
-                         f"({train_size} images)", hint=f"set batch_size <= {train_size}")
-    return train_size // global_batch
 
 
 def rank_rows(global_batch: int, rank: int, world_size: int) -> slice:

@@ -1,45 +1,24 @@
-"""Evaluate a torch model on a data set: accuracy, loss, confusion matrix and its picture."""
+"""Score a torch model on a data set: accuracy, loss and the confusion matrix."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from netc.train.batches import DeviceSplit
 from netc.train.data import DataSet, load_data, split_validation
 from netc.train.errors import TrainError
-from netc.train.plots import plot_confusion
 from netc.train.recipe import recipe_from_dict
-from netc.train.runtime import autocast, load_model, resolve_device
+from netc.train.reports import Evaluation, summarize_confusion
+from netc.train.torch_batches import DeviceSplit
+from netc.train.torch_runtime import autocast, load_model, resolve_device
 
 if TYPE_CHECKING:
     from netc.train import ModelSource
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    data: str
-    split: str
-    accuracy: float
-    loss: float
-    count: int
-    classes: tuple[str, ...]
-    confusion: np.ndarray  # [true class, predicted class] counts
-    checkpoint: str = ""   # the file scored, and what it holds
-    epoch: int | None = None
-    epochs: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"data": self.data, "split": self.split, "accuracy": self.accuracy,
-                "loss": self.loss, "count": self.count, "checkpoint": self.checkpoint,
-                "epoch": self.epoch, "epochs": self.epochs, "classes": list(self.classes),
-                "confusion": self.confusion.tolist()}
 
 
 @torch.no_grad()
@@ -71,9 +50,8 @@ def summarize(totals: torch.Tensor, num_classes: int) -> tuple[float, float, int
     """(accuracy, mean loss, count, confusion) from the tensor ``score`` returns."""
     confusion = totals[1:].cpu().numpy().round().astype(np.int64)
     confusion = confusion.reshape(num_classes, num_classes)
-    count = int(confusion.sum())
-    accuracy = float(np.trace(confusion)) / max(1, count)
-    return accuracy, float(totals[0]) / max(1, count), count, confusion
+    accuracy, loss, count = summarize_confusion(float(totals[0]), confusion)
+    return accuracy, loss, count, confusion
 
 
 def evaluate(model: torch.nn.Module, data: DataSet, split: str = "test", *,
@@ -111,24 +89,3 @@ def evaluate_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str
                       precision=recipe.precision, channels_last=recipe.channels_last)
     return replace(result, checkpoint=str(checkpoint), epoch=payload["epoch"],
                    epochs=recipe.epochs)
-
-
-def report_stem(split: str) -> str:
-    """Report file names per split: the test report is ``eval``, others sit beside it."""
-    return "eval" if split == "test" else f"eval-{split}"
-
-
-def write_evaluation(evaluation: Evaluation, out_dir: str | Path,
-                     stem: str | None = None) -> tuple[Path, Path | None]:
-    """``<stem>.json`` (numbers and confusion matrix) and ``<stem>-confusion.png`` (None when
-    matplotlib is missing); ``stem`` defaults to the split's (``report_stem``)."""
-    stem = stem or report_stem(evaluation.split)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{stem}.json"
-    png_path = out_dir / f"{stem}-confusion.png"
-    json_path.write_text(json.dumps(evaluation.to_dict(), indent=1) + "\n", encoding="utf-8")
-    title = (f"{evaluation.data} {evaluation.split}: {100 * evaluation.accuracy:.2f}% "
-             f"of {evaluation.count}")
-    drawn = plot_confusion(evaluation.confusion, evaluation.classes, png_path, title)
-    return json_path, png_path if drawn else None

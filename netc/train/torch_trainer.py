@@ -1,4 +1,5 @@
-"""The torch trainer: set-up from a recipe, the epoch loop, checkpoints, and exact resume.
+"""The torch trainer: set-up from a recipe, the epoch loop and its checkpoints, exact resume,
+evaluation and lesion studies of a checkpoint, and torchrun launches.
 
 Exactness rests on four things: every random draw of the data pipeline comes from one saved
 ``torch.Generator``; the model's own draws (dropout, drop path) come from torch's global
@@ -11,11 +12,9 @@ but cuDNN's choice of kernels (cudnn.benchmark) may differ between processes, so
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,34 +22,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from netc.train import rundir
-from netc.train.batches import (Augmentation, DeviceSplit, draw_augmentation, rank_rows,
-                                steps_per_epoch)
-from netc.train.atomic import remove_stale_temps
-from netc.train.checkpoint import (FORMAT, atomic_copy, atomic_save, capture_rng,
-                                   load_checkpoint, restore_rng)
+from netc.train.base import Session, Trainer
 from netc.train.data import load_data, split_validation
-from netc.train.distributed import (DistContext, broadcast_buffers, context_from_env,
-                                    join_process_group, leave_process_group, sum_across_ranks)
 from netc.train.errors import TrainError
-from netc.train.evaluate import score, summarize
-from netc.train.optim import build_optimizer, load_optimizer_state, set_lr
-from netc.train.plots import plot_curves
 from netc.train.progress import Progress
-from netc.train.recipe import Recipe, recipe_from_dict
-from netc.train.resume_plan import resume_message, resume_recipe
-from netc.train.runtime import autocast, check_ir_hash, resolve_device
-from netc.train.schedule import lr_at
+from netc.train.recipe import DATA_SEED_OFFSET, Recipe
+from netc.train.schedule import lr_at, steps_per_epoch
 from netc.train.selection import Best
-from netc.train.state_checks import (check_progress, first_non_finite,
+from netc.train.state_checks import (check_progress, first_non_finite, loss_error,
                                      non_finite_state_error)
+from netc.train.torch_batches import Augmentation, DeviceSplit, draw_augmentation, rank_rows
+from netc.train.torch_checkpoint import (FORMAT, atomic_save, capture_rng, load_checkpoint,
+                                         restore_rng)
+from netc.train.torch_distributed import (DistContext, broadcast_buffers, context_from_env,
+                                          inside_torchrun, join_process_group, launch,
+                                          leave_process_group, speaks_for_the_run,
+                                          sum_across_ranks)
+from netc.train.torch_evaluate import evaluate_checkpoint, score, summarize
+from netc.train.torch_lesion import lesion_checkpoint
+from netc.train.torch_optim import build_optimizer, load_optimizer_state, set_lr
+from netc.train.torch_runtime import autocast, resolve_device
 
 if TYPE_CHECKING:
     from netc.train import ModelSource
-
-# The shuffle stream is seeded apart from the stream that initialises the weights, so that one
-# seed does not give the first epoch's order the same random numbers as the first layer.
-DATA_SEED_OFFSET = 7919
 
 
 def read_every_steps(device: torch.device) -> int:
@@ -60,25 +54,16 @@ def read_every_steps(device: torch.device) -> int:
     return 1 if device.type == "cpu" else 16
 
 
-@dataclass
-class RunResult:
-    run_dir: Path | None          # None on the ranks of a distributed run other than rank 0
-    model: nn.Module              # the trained model (not wrapped), on the training device
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float | None = None  # validation accuracy of best.pt; None without validation
-
-
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
 
 
-class _Trainer:
+class TorchSession(Session):
     def __init__(self, source: "ModelSource", recipe: Recipe, context: DistContext,
-                 progress: Progress | None):
+                 recorder_for):
         self.source, self.recipe, self.context = source, recipe, context
-        self.progress = progress or Progress(enabled=context.is_main)
         self.device = resolve_device(recipe.device, context.local_rank)
         if recipe.threads:
             torch.set_num_threads(recipe.threads)
@@ -108,18 +93,13 @@ class _Trainer:
         self.net = self._wrap(self.model)
         self.read_every = read_every_steps(self.device)
         self.pending: list[tuple[int, float, torch.Tensor]] = []
-        self._reset_position()
-
-    def _reset_position(self) -> None:
+        self.recorder = recorder_for(recipe)
         self.epochs_done = 0
         self.step_in_epoch = 0
         self.order: torch.Tensor | None = None
         self.sums = torch.zeros(3, dtype=torch.float64)  # loss * images, correct, images
         self.train_seconds = 0.0
         self.last_lr = self.recipe.lr
-        self.best = Best()
-        self.history: list[dict[str, Any]] = []
-        self.run_dir: Path | None = None
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         net = model
@@ -136,13 +116,14 @@ class _Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def fit(self) -> RunResult:
+    @property
+    def resume_step(self) -> int:
+        return self.step_in_epoch
+
+    def fit(self) -> None:
         while self.epochs_done < self.recipe.epochs:
             self._train_epoch()
             self._finish_epoch()
-        if self.run_dir is not None:
-            plot_curves(self.history, self.run_dir / rundir.CURVES_FILE)
-        return RunResult(self.run_dir, self.model, self.history, self.best.accuracy)
 
     def _train_epoch(self) -> None:
         recipe, steps = self.recipe, self.steps_per_epoch
@@ -206,17 +187,14 @@ class _Trainer:
         rows = sum_across_ranks(self.context, torch.stack(stats)).cpu()
         for step, lr, row in zip(steps, rates, rows):
             if not math.isfinite(float(row[0])):
-                raise TrainError(f"the loss became {float(row[0] / row[2])} at epoch "
-                                 f"{self.epochs_done + 1}, step {step + 1} of "
-                                 f"{self.steps_per_epoch}",
-                                 hint=f"lower lr (this step used {lr:.4g}), add "
-                                      f"warmup_epochs, or train in fp32")
+                raise loss_error(float(row[0] / row[2]), self.epochs_done + 1, step + 1,
+                                 self.steps_per_epoch, lr)
             self.sums += row
         started, seconds_before, first_step = self._clock
         elapsed = time.perf_counter() - started
         self.train_seconds = seconds_before + elapsed
         done, left = self.step_in_epoch, self.steps_per_epoch - self.step_in_epoch
-        self.progress.step(self.epochs_done + 1, self.recipe.epochs, done, self.steps_per_epoch,
+        self.recorder.progress.step(self.epochs_done + 1, self.recipe.epochs, done, self.steps_per_epoch,
                            float(self.sums[2]) / max(1e-9, self.train_seconds),
                            elapsed / max(1, done - first_step) * left,
                            float(rows[-1][0] / rows[-1][2]))
@@ -236,26 +214,14 @@ class _Trainer:
     def _finish_epoch(self) -> None:
         broadcast_buffers(self.context, self.model)
         self._check_finite_state()
-        started = time.perf_counter()
         loss_sum, correct, seen = (float(v) for v in self.sums)
-        row: dict[str, Any] = {"epoch": self.epochs_done + 1, "train_loss": loss_sum / seen,
-                               "train_acc": correct / seen}
-        for name, split in self.eval_splits.items():
-            row[f"{name}_loss"], row[f"{name}_acc"] = self._evaluate(split)
-        row["lr"] = self.last_lr
-        row["images_per_s"] = seen / max(1e-9, self.train_seconds)
-        row["time_s"] = self.train_seconds + time.perf_counter() - started
+        row = self.recorder.row(
+            self.epochs_done + 1, loss_sum / seen, correct / seen, self.last_lr, seen,
+            self.train_seconds,
+            lambda: {name: self._evaluate(split) for name, split in self.eval_splits.items()})
         self.epochs_done += 1
         self.step_in_epoch = 0
-        self.history.append(row)
-        improved = self.best.offer(row)
-        if self.run_dir is not None:
-            rundir.append_metrics(self.run_dir, row)
-            self._save()
-            if improved:
-                atomic_copy(rundir.checkpoint_path(self.run_dir),
-                            rundir.checkpoint_path(self.run_dir, "best"))
-        self.progress.epoch(row, self.recipe.epochs)
+        self.recorder.commit(row, self._save)
 
     def _evaluate(self, split: DeviceSplit) -> tuple[float, float]:
         """(loss, accuracy); each rank scores its share of the split and the sums are pooled."""
@@ -270,8 +236,8 @@ class _Trainer:
     # -- checkpoints --------------------------------------------------------------------------
 
     def _save(self) -> None:
-        if self.run_dir is not None:
-            atomic_save(self.state_dict(), rundir.checkpoint_path(self.run_dir))
+        if self.recorder.run is not None:
+            atomic_save(self.state_dict(), self.recorder.last_checkpoint)
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint. ``schedule`` needs only the global step: the schedule is a pure
@@ -285,11 +251,11 @@ class _Trainer:
             "epoch": self.epochs_done, "step_in_epoch": self.step_in_epoch,
             "epoch_order": self.order if mid_epoch else None,
             "epoch_sums": self.sums.clone(), "train_seconds": self.train_seconds,
-            "last_lr": self.last_lr, "best": self.best.to_state(),
+            "last_lr": self.last_lr, "best": self.recorder.best.to_state(),
             "rng": capture_rng(self.generator),
         }
 
-    def load_state_dict(self, payload: dict[str, Any], where: str = "checkpoint") -> None:
+    def restore(self, payload: dict[str, Any], where: str = "checkpoint") -> None:
         """Restore a checkpoint that load_checkpoint read; each part is checked against this
         run (counters within the recipe and the epoch, tensors of this model's shapes) and a
         misfit is a TrainError naming it."""
@@ -319,71 +285,44 @@ class _Trainer:
         self.sums = sums.clone()
         self.train_seconds = float(payload["train_seconds"])
         self.last_lr = float(payload["last_lr"])
-        self.best = Best.from_state(payload["best"], where)
+        self.recorder.best = Best.from_state(payload["best"], where)
 
 
-def _run(trainer_setup, context: DistContext) -> RunResult:
-    """``trainer_setup(locks)`` makes the trainer; a folder lock it enters into ``locks`` is
-    held until the run ends, however it ends."""
-    with contextlib.ExitStack() as locks:
-        try:
-            result = trainer_setup(locks).fit()
-        except BaseException:
-            leave_process_group(context, finished=False)
-            raise
-    leave_process_group(context)
-    return result
+class TorchTrainer(Trainer):
+    """Trains the torch backend's models; under torchrun each process runs one session and
+    the process of rank 0 writes the run folder."""
 
+    name = "torch"
+    checkpoint_suffix = ".pt"
 
-def train(source: "ModelSource", recipe: Recipe, out: str | Path | None = None, *,
-          runs_root: str | Path = "runs", progress: Progress | None = None) -> RunResult:
-    """Train ``source`` with ``recipe`` into a new run folder (``out``, or a time-stamped one
-    under ``runs_root``). Under torchrun each process calls this; rank 0 writes the folder.
-    A recipe with ``threads`` > 0 sets torch's CPU thread count for the process."""
-    context = context_from_env()
+    def open_session(self, source: "ModelSource", recipe: Recipe,
+                     progress: Progress | None) -> TorchSession:
+        context = context_from_env()
+        progress = progress or Progress(enabled=context.is_main)
+        return TorchSession(source, recipe, context, lambda r: self.recorder(r, progress))
 
-    def setup(locks: contextlib.ExitStack) -> _Trainer:
-        trainer = _Trainer(source, recipe, context, progress)
-        if context.is_main:
-            run_dir, lock = rundir.open_run_dir(source.name, out, runs_root)
-            locks.enter_context(lock)
-            trainer.run_dir = run_dir
-            rundir.write_run_files(run_dir, source.spec_text, recipe, source.ir_text)
-            trainer.progress.message(f"run folder: {trainer.run_dir}")
-        return trainer
+    def read_checkpoint(self, path: Path) -> dict[str, Any]:
+        return load_checkpoint(path)
 
-    return _run(setup, context)
+    def evaluate(self, checkpoint, source, data=None, split="test", *, device="auto",
+                 batch_size=None):
+        return evaluate_checkpoint(checkpoint, source, data, split, device=device,
+                                   batch_size=batch_size)
 
+    def lesion(self, checkpoint, source, data=None, **options):
+        return lesion_checkpoint(checkpoint, source, data, **options)
 
-def resume(run_dir: str | Path, source: "ModelSource", overrides: dict[str, Any] | None = None,
-           *, progress: Progress | None = None) -> RunResult:
-    """Continue the run in ``run_dir`` from its last checkpoint, to the same end as if it had
-    never stopped. ``source`` must build the network the run was trained with. ``overrides``
-    (recipe keys) may extend the run or move it (netc.train.resume_plan); other changes are
-    refused."""
-    run_dir = Path(run_dir)
-    path = rundir.checkpoint_path(run_dir)
-    context = context_from_env()
+    def writes_folder(self) -> bool:
+        return context_from_env().is_main
 
-    def setup(locks: contextlib.ExitStack) -> _Trainer:
-        if context.is_main:
-            locks.enter_context(rundir.RunLock(run_dir))
-        payload = load_checkpoint(path)
-        check_ir_hash(payload, source, path)
-        saved = recipe_from_dict(payload["recipe"], where=str(path))
-        recipe, changes = resume_recipe(saved, overrides, payload["epoch"], str(run_dir))
-        trainer = _Trainer(source, recipe, context, progress)
-        trainer.load_state_dict(payload, str(path))
-        if context.is_main:
-            remove_stale_temps(path.parent)
-            trainer.history = rundir.truncate_metrics(run_dir, trainer.epochs_done)
-            trainer.run_dir = run_dir
-            if changes:
-                rundir.write_recipe(run_dir, recipe)
-            for change in changes:
-                trainer.progress.message(f"resume applies {change}")
-            trainer.progress.message(resume_message(run_dir, trainer.epochs_done,
-                                                    recipe.epochs, trainer.step_in_epoch))
-        return trainer
+    def leave(self, finished: bool) -> None:
+        leave_process_group(context_from_env(), finished)
 
-    return _run(setup, context)
+    def launch(self, command, processes, nodes=1, endpoint=None) -> int:
+        return launch(command, processes, nodes, endpoint)
+
+    def launched(self) -> bool:
+        return inside_torchrun()
+
+    def reports_interrupts(self) -> bool:
+        return speaks_for_the_run()

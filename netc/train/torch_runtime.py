@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, ContextManager
 
 import torch
 
-from netc.train.checkpoint import load_checkpoint
+from netc.train.state_checks import check_ir_hash
+from netc.train.torch_checkpoint import load_checkpoint
 from netc.train.errors import TrainError
 
 if TYPE_CHECKING:
@@ -36,20 +37,13 @@ def autocast(device: torch.device, precision: str) -> ContextManager:
     return torch.autocast(device_type=device.type, dtype=_AUTOCAST_DTYPES[precision])
 
 
-def check_ir_hash(payload: dict, source: "ModelSource", path: Path) -> None:
-    if payload.get("ir_hash") != source.ir_hash:
-        raise TrainError(f"{path} was trained from a different network (IR hash "
-                         f"{payload.get('ir_hash')}), this spec hashes to {source.ir_hash}",
-                         hint="use the spec the run was trained from (its spec.yaml)")
-
-
 def load_model(checkpoint: str | Path, source: "ModelSource",
                device: torch.device | None = None) -> tuple[torch.nn.Module, dict]:
     """A fresh model from ``source`` with the checkpoint's weights, in eval mode, and the
     checkpoint itself (its recipe names the data the model was trained on)."""
     path = Path(checkpoint)
     payload = load_checkpoint(path)
-    check_ir_hash(payload, source, path)
+    check_ir_hash(payload, source.ir_hash, str(path))
     model = source.build()
     try:
         model.load_state_dict(payload["model"], strict=True)
