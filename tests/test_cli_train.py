@@ -1,11 +1,15 @@
 """`netc train`, `netc eval` and `netc lesion` through the CLI, on the bundled digits."""
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import EXAMPLES
 from netc.cli import main
+
+# Not `from conftest import EXAMPLES`: beside tests/train/, whose conftest.py is another
+# module named conftest, that import finds the wrong one.
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 TINY = """netc: 1
 name: tiny
@@ -158,7 +162,7 @@ def test_digits_without_scikit_learn_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_eval_reads_a_run_started_from_python(tmp_path):
     """A run started through the Python API is the run `netc train` writes."""
-    from netc.train import make_recipe, train
+    from netc.train import make_recipe, resume, train
     from netc.train.progress import Progress
 
     spec = tmp_path / "tiny.yaml"
@@ -175,6 +179,8 @@ def test_eval_reads_a_run_started_from_python(tmp_path):
     result = runner.invoke(main, ["train", str(spec), "--resume", str(out), "--epochs", "2"])
     assert result.exit_code == 0, result.output
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    resume(out, overrides={"epochs": 3}, progress=Progress(enabled=False))  # from its ir.json
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_a_recipe_mistake_is_shown_with_a_caret(tmp_path):

@@ -17,7 +17,9 @@ class Location:
 
 
 class SpecError(Exception):
-    """A mistake in a spec. The CLI prints it located, with the source line and a caret."""
+    """A user's mistake: in a spec, a recipe, a command-line value or a run folder (training's
+    TrainError is one of the family). The CLI prints it located, with the source line and a
+    caret, and exits 2."""
 
     def __init__(self, message: str, loc: Location | None = None, hint: str | None = None):
         super().__init__(message)

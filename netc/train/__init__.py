@@ -5,8 +5,8 @@ made); the backend it was built for names the trainer, found through the backend
 (``netc.backends.get_backend(name).trainer()``). Importing this package imports no framework.
 
     from netc.train import load_recipe, train, resume
-    result = train("net.yaml", load_recipe("recipe.yaml", {"epochs": 5}), "runs/a")
-    resume("runs/a", result_source, {"epochs": 8})
+    train("net.yaml", load_recipe("recipe.yaml", {"epochs": 5}), "runs/a")  # as `netc train`
+    resume("runs/a", overrides={"epochs": 8})     # the network comes from the folder's ir.json
 
 Backend-neutral: errors, recipe, schedule, resume_plan, data/, run_folder, recorder, base (the
 Trainer interface), selection, state_checks, integrity, atomic, reports, lesion, plots,

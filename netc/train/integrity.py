@@ -1,4 +1,4 @@
-"""Checksums over a checkpoint's contents, shared by the torch and Keras checkpoints.
+"""Checksums over a checkpoint's contents, shared by every trainer's checkpoints.
 
 The digest covers the stored values, not the file's bytes: a flipped byte either breaks the file
 (its reader fails) or changes a value (the digest differs), so both are caught, and the digest can

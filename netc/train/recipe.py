@@ -1,6 +1,6 @@
 """The training recipe: every knob of a run, loaded from YAML and overridden by flags.
 
-Framework-neutral (no torch import) so that every trainer reads the same recipe. Values are
+Framework-neutral (no framework import) so that every trainer reads the same recipe. Values are
 layered, later wins: built-in defaults < defaults for the data set's kind < the recipe file <
 overrides (command-line flags). The recipe saved into a run folder is the fully resolved one, so a
 run can be repeated from its folder alone.

@@ -1,7 +1,7 @@
 """Steps per epoch, and learning-rate schedules as pure functions of the global step.
 
 A schedule with no state of its own makes resuming exact: the step counter in the checkpoint is
-the whole schedule state, and every trainer (torch, keras) computes the same numbers.
+the whole schedule state, and every trainer computes the same numbers.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A data source string is ``KIND`` or ``KIND:ARG`` (``digits``, ``cifar10:~/data/cifar``,
 ``imagefolder:DIR``, ``synthetic:2048``). Loaders return numpy arrays so that every trainer
-(torch, keras) shares them; moving to a device and augmenting is the trainer's job.
+shares them; moving to a device and augmenting is the trainer's job.
 """
 
 from __future__ import annotations
