@@ -36,3 +36,8 @@ def test_gpu_script_refuses_a_machine_without_a_gpu(tmp_path):
     out = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), str(tmp_path / "logs")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 1 and "no CUDA GPU" in out.stderr
+
+
+def test_memory_tiny():
+    text = run("memory.py", "--size", "32", "--batch", "1", "--repeats", "1")
+    assert "netc" in text and "torchvision" in text and "ratio" in text

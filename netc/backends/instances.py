@@ -11,6 +11,7 @@ A `Scope` is the model itself or one instance: its own nodes plus its child inst
 """
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 
 from ..compiler.ir import Graph, Node
@@ -97,7 +98,7 @@ def _instance(graph: Graph, entry, spans) -> Instance | None:
         return None
     name, block, args = entry["name"], entry.get("block"), entry.get("args")
     span = spans.get(name)
-    if span is None or not isinstance(block, str) or not isinstance(args, dict):
+    if span is None or not _is_ident(block) or not isinstance(args, dict):
         return None
     start, stop, count = span
     if stop - start != count:
@@ -112,6 +113,11 @@ def _instance(graph: Graph, entry, spans) -> Instance | None:
     plain = {k: v for k, v in args.items() if isinstance(k, str) and isinstance(v, _KIND)}
     return Instance(block, name, plain, start, stop, source, next(iter(read)),
                     list(graph.shape_of(source)))
+
+
+def _is_ident(value) -> bool:
+    return isinstance(value, str) and value.isidentifier() and value.isascii() \
+        and not keyword.iskeyword(value)
 
 
 def model_scope(graph: Graph, top: list[Instance]) -> Scope:
