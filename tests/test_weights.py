@@ -193,3 +193,22 @@ def test_netc_weights_reads_half_precision(spec_file, tmp_path, state):
     done = _convert(spec_file, tmp_path, {k: v.bfloat16() if v.is_floating_point() else v
                                           for k, v in state.items()})
     assert done.exit_code == 0, done.output
+
+
+def test_netc_weights_reads_a_legacy_keras_h5_and_writes_only_keras_3_files(spec_file, tmp_path):
+    graph = netc.load(spec_file)
+    model = netc.build(graph, backend="keras")
+    weights = random_weights(graph, seed=2)
+    get_backend("keras").import_weights(model, graph, weights)
+    model.save(tmp_path / "legacy.h5")  # Keras 2's whole-model HDF5 file
+    runner = CliRunner()
+    done = runner.invoke(main, ["weights", str(tmp_path / "legacy.h5"), str(tmp_path / "w.pt"),
+                                "--spec", str(spec_file)])
+    assert done.exit_code == 0, done.output
+    back = torch.load(tmp_path / "w.pt", weights_only=True)
+    for key, value in weights.items():
+        np.testing.assert_array_equal(back[key].numpy(), value, err_msg=key)
+    done = runner.invoke(main, ["weights", str(tmp_path / "w.pt"), str(tmp_path / "out.h5"),
+                                "--spec", str(spec_file)])
+    assert done.exit_code == 2
+    assert "writes weight files named .pt, .pth (torch); .weights.h5 (keras)" in done.output

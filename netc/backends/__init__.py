@@ -6,10 +6,11 @@ from importlib.metadata import entry_points
 from ..spec.errors import SpecError
 from .base import Backend, Unsupported, UnsupportedOp
 
-__all__ = ["Backend", "Unsupported", "UnsupportedOp", "BUILTIN", "DEFAULT_PAIR", "available",
-           "get_backend", "installed"]
+__all__ = ["Backend", "Unsupported", "UnsupportedOp", "BUILTIN", "DEFAULT_BACKEND", "DEFAULT_PAIR",
+           "available", "get_backend", "installed"]
 
 BUILTIN = {"torch": "netc.backends.torch:TorchBackend", "keras": "netc.backends.keras:KerasBackend"}
+DEFAULT_BACKEND = "torch"  # what `netc build`, `netc train` and netc.build use unless told
 DEFAULT_PAIR = tuple(BUILTIN)  # what `netc diff` and `netc check` compare unless told
 
 
