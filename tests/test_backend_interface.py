@@ -3,6 +3,7 @@ part in `netc diff`, `netc check` and `netc weights` with no change to netc, and
 netc/backends/ names a framework."""
 import ast
 import json
+import re
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -110,16 +111,17 @@ def test_an_input_size_needs_an_image_input(tmp_path):
 # -- nothing outside the backends names a framework ------------------------------------------------
 
 FRAMEWORKS = {"torch", "tensorflow", "keras"}
-# Modules whose framework-free state this test guards; the training side (netc/train, the train
-# command, cli's --backend default) joins as it is made backend-neutral.
-NEUTRAL = ["netc/crosscheck", "netc/weights.py", "netc/commands/diff.py", "netc/commands/check.py",
-           "netc/commands/weights.py"]
+# Backend-specific by design: the backends, and each backend's training modules.
+BACKEND_SPECIFIC = re.compile(r"netc/backends/.*|netc/train/(torch|keras)_\w+\.py")
+# These still spell the default backend as a literal instead of netc.backends.DEFAULT_BACKEND.
+DEFAULT_SPELLED = {"netc/__init__.py", "netc/cli.py", "netc/commands/train.py", "netc/runs.py"}
 
 
 def _modules():
-    for entry in NEUTRAL:
-        path = ROOT / entry
-        yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for path in sorted((ROOT / "netc").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if not BACKEND_SPECIFIC.fullmatch(rel) and rel not in DEFAULT_SPELLED:
+            yield path
 
 
 def _docstrings(tree) -> set[int]:
@@ -157,3 +159,12 @@ def test_the_scan_sees_imports_names_and_strings_but_not_prose():
               'B = {"keras": 1}\n"""keras, in prose"""\nif backend == "torch, tensorflow": tf = keras\n')
     assert sorted(_framework_uses(source)) == sorted(
         ["torch.nn", "backends.keras", "keras", "tensorflow", "torch", "keras"])
+
+
+def test_each_backend_names_its_trainer(mirror):
+    from netc.backends import Unsupported, get_backend
+
+    assert get_backend("torch").trainer().__name__ == "TorchTrainer"
+    assert get_backend("keras").trainer().__name__ == "KerasTrainer"
+    with pytest.raises(Unsupported, match="the mirror backend does not support training"):
+        get_backend("mirror").trainer()
