@@ -10,17 +10,18 @@ import re
 import types
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from ..compiler.ir import Graph
 from ..spec.errors import SpecError
 
+if TYPE_CHECKING:  # the registry is imported by the CLI, which starts without numpy
+    import numpy as np
+
 TRAINABLE_KINDS = ("weight", "bias", "norm-affine")
 
 # adjust(node name, value) -> value: numpy, channels-first, applied before later nodes read it.
-Adjust = Callable[[str, np.ndarray], np.ndarray]
+Adjust = Callable[[str, "np.ndarray"], "np.ndarray"]
 
 
 class Unsupported(SpecError):
