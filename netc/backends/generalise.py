@@ -40,7 +40,7 @@ class Expr:
     factor: int = 1
 
     def render(self, names: dict[str, str]) -> str:
-        """Source text; `names` maps an argument's name to what reaches it (`width`, `self.width`)."""
+        """Source text; `names` maps each argument to what reaches it (`width`, `self.width`)."""
         if self.kind == "const":
             return lit(self.value)
         if self.kind == "tuple":

@@ -130,7 +130,8 @@ def instance_scope(graph: Graph, instance: Instance) -> Scope:
     return Scope(instance.name, instance.input, [instance.output], items)
 
 
-def _items(graph: Graph, start: int, stop: int, children: list[Instance], prefix: str) -> list[Item]:
+def _items(graph: Graph, start: int, stop: int, children: list[Instance],
+           prefix: str) -> list[Item]:
     local = (lambda name: name[len(prefix) + 1:]) if prefix else (lambda name: name)
     items, i, queue = [], start, list(children)
     while i < stop:

@@ -118,7 +118,8 @@ def _check_blocks(graph: Graph, loc) -> None:
             raise LintError(f"meta 'blocks' names the instance {name!r:.60}, which is no level "
                             "of the graph's layer names", loc)
         if not isinstance(args, dict):
-            raise LintError(f"meta 'blocks' entry '{name}' has arguments that are not a mapping", loc)
+            raise LintError(f"meta 'blocks' entry '{name}' has arguments that are not a mapping",
+                            loc)
         for key, value in args.items():
             plain = isinstance(value, (bool, int, str)) or (
                 isinstance(value, float) and math.isfinite(value))

@@ -105,11 +105,12 @@ class _Writer:
         attrs = Namer(reserved=(*variant.bodies[0].tree.children, *MODULE_ATTRS))
         used_in_forward = {a for e in _exprs_in(forward, general) for a in e.arguments()}
         stored = {a.name: attrs(a.name) for a in general.arguments if a.name in used_in_forward}
-        params = ", ".join(["self"] + [ident(a.name) + (f"={lit(a.default)}" if a.has_default else "")
-                                       for a in general.arguments])
-        store = "".join(f"\n        self.{ident(attr)} = {ident(arg)}" for arg, attr in stored.items())
+        params = ", ".join(["self"] + [ident(a.name) + (f"={lit(a.default)}" if a.has_default
+                                                        else "") for a in general.arguments])
+        store = "".join(f"\n        self.{ident(attr)} = {ident(arg)}"
+                        for arg, attr in stored.items())
         init_text = general.fill(init, {a.name: a.name for a in general.arguments})
-        forward_text = general.fill(forward, {a.name: f"self.{stored.get(a.name, a.name)}"
+        forward_text = general.fill(forward, {a.name: f"self.{ident(stored.get(a.name, a.name))}"
                                               for a in general.arguments})
         text = (f"class {ident(variant.name)}({base}):\n"
                 f'    """The spec\'s block `{ident(variant.block)}`."""\n\n'
@@ -144,8 +145,8 @@ class _Writer:
     def _ctor(self, node):
         emitter = EMITTERS.get(node.op)
         if emitter is None:
-            raise UnsupportedOp(f"the torch backend has no emitter for op '{node.op}' ({node.name})",
-                                node.location)
+            raise UnsupportedOp(f"the torch backend has no emitter for op '{node.op}' "
+                                f"({node.name})", node.location)
         with at_node(node):
             ctor, _ = emitter(node, "m", ["v"] * len(node.inputs), False)
         return ctor
@@ -194,9 +195,10 @@ class _Forward:
             dies = self.last.get(first) == k and node.inputs.count(first) == 1
             inplace = (dies and node.op in INPLACE_OPS and first != self.scope.input
                        and self.producer.get(first) in INPLACE_SAFE_PRODUCERS)
-            ref = reference(self.tree, item.local.split(".")) if self.has_module[item.local] else None
+            parts = item.local.split(".")
+            ref = reference(self.tree, parts) if self.has_module[item.local] else None
             with at_node(node):
-                ctor, expr = EMITTERS[node.op](node, ref, [self.var[i] for i in node.inputs], inplace)
+                _, expr = EMITTERS[node.op](node, ref, [self.var[i] for i in node.inputs], inplace)
             self.producer[item.output] = node.op
         return f"{self._assign(k, item)} = {expr}"
 
@@ -205,14 +207,15 @@ class _Forward:
         if self.last.get(first) == k and item.inputs.count(first) == 1:
             name = self.var[first]
         else:
-            base = item.local.split(".")[0] if "." in item.local else ("out" if self.in_class else "x")
-            name = self._free(base, k)
+            own = "out" if self.in_class else "x"
+            name = self._free(own, k, exact=True) or self._free(item.local.split(".")[0], k)
         self.var[item.output] = name
         self.live[name] = item.output
         return name
 
-    def _free(self, base: str, k: int) -> str:
-        """`base`, `base_2`, ...: the first that holds no value still to be read."""
+    def _free(self, base: str, k: int, exact: bool = False) -> str | None:
+        """`base`, `base_2`, ...: the first that holds no value still to be read (`exact`: only
+        `base`, or None)."""
         if not _IDENT.fullmatch(base) or keyword.iskeyword(base) or base in VARIABLE_RESERVED:
             base = f"v_{base}"
         n = 1
@@ -221,6 +224,8 @@ class _Forward:
             held = self.live.get(name)
             if held is None or self.last.get(held, -1) < k:
                 return ident(name)
+            if exact:
+                return None
             n += 1
 
     def _chain(self, k):
@@ -296,7 +301,8 @@ def _class_sections(body: Body):
         lines = ["        super().__init__()"]
         for key, child in tree.children.items():
             target = f"self.{ident(key)}" if safe_attr(key) else None
-            text = layout(constructor(child), 8, 8 + len(target or f"self.add_module({key!r}, ") + 3)
+            column = 8 + len(target or f"self.add_module({key!r}, ") + 3
+            text = layout(constructor(child), 8, column)
             lines.append(f"        {target} = {text}" if target else
                          f"        self.add_module({lit(key)}, {text})")
         init = "\n".join(lines)

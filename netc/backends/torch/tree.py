@@ -67,8 +67,8 @@ class Tree:
 
 
 def safe_attr(name: str, taken=()) -> bool:
-    return (bool(_IDENT.fullmatch(name)) and not keyword.iskeyword(name) and not name.startswith("_")
-            and name not in MODULE_ATTRS and name not in taken)
+    return (bool(_IDENT.fullmatch(name)) and not keyword.iskeyword(name)
+            and not name.startswith("_") and name not in MODULE_ATTRS and name not in taken)
 
 
 def reference(root: Tree, parts: list[str], taken=()) -> str:
@@ -95,6 +95,7 @@ class Group:
     open: str
     items: list
     close: str
+    pack: bool = False  # when broken, fill lines with items rather than one item a line
 
 
 def layout(doc, indent: int, column: int | None = None) -> str:
@@ -105,6 +106,14 @@ def layout(doc, indent: int, column: int | None = None) -> str:
     if (indent if column is None else column) + len(flat) <= WIDTH or not doc.items:
         return flat
     pad = " " * (indent + 4)
+    if doc.pack and all(isinstance(item, str) for item in doc.items):
+        lines, line = [], ""
+        for item in doc.items:
+            if line and len(pad) + len(line) + len(item) + 2 > WIDTH:
+                lines.append(pad + line + ",")
+                line = ""
+            line = f"{line}, {item}" if line else item
+        return "\n".join([doc.open, *lines, pad + line + doc.close])
     lines = [doc.open] + [pad + layout(item, indent + 4) + "," for item in doc.items]
     return "\n".join(lines) + "\n" + " " * indent + doc.close
 
@@ -115,11 +124,12 @@ def _flat(doc) -> str:
     return doc.open + ", ".join(_flat(i) for i in doc.items) + doc.close
 
 
-def call_text(call: Call, index_args: dict | None = None) -> str:
+def call_text(call: Call, index_args: dict | None = None):
     """`Cls(a=1, b=...)`; `index_args` gives expressions (over `i`) for some arguments."""
     index_args = index_args or {}
-    parts = [f"{ident(k)}={index_args[k] if k in index_args else lit(v)}" for k, v in call.args.items()]
-    return f"{ident(call.cls)}({', '.join(parts)})"
+    parts = [f"{ident(k)}={index_args[k] if k in index_args else lit(v)}"
+             for k, v in call.args.items()]
+    return Group(f"{ident(call.cls)}(", parts, ")", pack=True)
 
 
 def constructor(child):
@@ -134,11 +144,11 @@ def container(tree: Tree):
     entries = list(tree.children.items())
     if tree.sequential:
         parts = [_seq_part(run) for run in _runs(entries, numbered=False)]
-        if len(parts) == 1 and parts[0].startswith("*"):
+        if len(parts) == 1 and isinstance(parts[0], str) and parts[0].startswith("*"):
             return Group("nn.Sequential(", [parts[0]], ")")
         return Group("nn.Sequential(", parts, ")")
     parts = [_dict_part(run) for run in _runs(entries, numbered=True)]
-    if len(parts) == 1 and parts[0].startswith("**"):
+    if len(parts) == 1 and isinstance(parts[0], str) and parts[0].startswith("**"):
         return Group("nn.ModuleDict(", [parts[0][2:]], ")")
     return Group("nn.ModuleDict({", parts, "})")
 
@@ -184,7 +194,7 @@ class _Run:
         for name, (start, step) in self.steps.items():
             term = "i" if step == 1 else f"{lit(step)} * i"
             exprs[name] = term if start == 0 else f"{lit(start)} + {term}"
-        return call_text(self.first, exprs)
+        return _flat(call_text(self.first, exprs))
 
 
 def _runs(entries, numbered: bool):
