@@ -174,15 +174,16 @@ def _scaled(name, values, column) -> Expr | None:
     return None
 
 
-def progression(values: list):
-    """(start, step) with values[i] == start + step * i for every i, computed as the emitted loop
-    computes it; None when there is none."""
+def progression(values: list, positions: list | None = None):
+    """(start, step) with values[k] == start + step * positions[k] (0, 1, 2, ... unless given)
+    for every k, computed as the emitted loop computes it; None when there is none."""
     if len(values) < 2 or not all(_is_int(v) or isinstance(v, float) for v in values):
         return None
+    positions = positions or list(range(len(values)))
     start, step = values[0], values[1] - values[0]
-    if any(type(v) is not type(start) for v in values):
+    if any(type(v) is not type(start) for v in values) or positions[:2] != [0, 1]:
         return None
-    return (start, step) if all(start + step * i == v for i, v in enumerate(values)) else None
+    return (start, step) if all(start + step * i == v for i, v in zip(positions, values)) else None
 
 
 def _is_int(v) -> bool:

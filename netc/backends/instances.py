@@ -59,9 +59,15 @@ class Scope:
 def find_instances(graph: Graph) -> list[Instance]:
     """The well-formed instances, nested: the top level's, each holding its children."""
     spans = _spans(graph)
+    last_read = {}  # value -> index of the last node that reads it; outputs are read after all
+    for i, node in enumerate(graph.nodes):
+        for src in node.inputs:
+            last_read[src] = i
+    for out in graph.outputs:
+        last_read[out] = len(graph.nodes)
     found = []
     for entry in graph.meta.get("blocks", []) if isinstance(graph.meta, dict) else []:
-        instance = _instance(graph, entry, spans)
+        instance = _instance(graph, entry, spans, last_read)
         if instance is not None:
             found.append(instance)
     found.sort(key=lambda i: (i.start, -i.stop))
@@ -93,7 +99,7 @@ def _spans(graph: Graph) -> dict[str, list[int]]:
     return spans
 
 
-def _instance(graph: Graph, entry, spans) -> Instance | None:
+def _instance(graph: Graph, entry, spans, last_read) -> Instance | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         return None
     name, block, args = entry["name"], entry.get("block"), entry.get("args")
@@ -105,8 +111,7 @@ def _instance(graph: Graph, entry, spans) -> Instance | None:
         return None  # interleaved with other layers
     inside = {n.name for n in graph.nodes[start:stop]}
     outside = {src for n in graph.nodes[start:stop] for src in n.inputs if src not in inside}
-    read = {src for n in graph.nodes[stop:] for src in n.inputs if src in inside}
-    read |= {o for o in graph.outputs if o in inside}
+    read = {name for name in inside if last_read.get(name, -1) >= stop}
     if len(outside) != 1 or len(read) != 1:
         return None
     source = next(iter(outside))

@@ -126,11 +126,12 @@ class Graph:
     def macs(self) -> int:
         return sum(n.macs for n in self.nodes)
 
-    def to_json(self) -> dict:
+    def to_json(self, shallow: bool = False) -> dict:
+        """Plain data (copies); `shallow` leaves the nodes out."""
         return {
             "name": self.name,
             "input": {"name": self.input_name, "shape": self.input_shape},
-            "nodes": [asdict(n) for n in self.nodes],
+            "nodes": [] if shallow else [asdict(n) for n in self.nodes],
             "outputs": self.outputs,
             "meta": self.meta,
         }
@@ -175,9 +176,10 @@ class Graph:
         Computed once: `add` and `rename` forget it, and nodes are not edited in place after
         expansion (lint judges a graph before any backend reads it)."""
         if self._hash is None:
-            body = self.to_json()
-            for node in body["nodes"]:
-                node.pop("source", None)
+            body = {**self.to_json(shallow=True), "nodes": [
+                {"name": n.name, "op": n.op, "inputs": n.inputs, "attrs": n.attrs, "shape": n.shape,
+                 "params": [{"name": p.name, "shape": p.shape, "kind": p.kind} for p in n.params],
+                 "macs": n.macs} for n in self.nodes]}
             text = json.dumps(body, sort_keys=True, separators=(",", ":"))
             self._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._hash

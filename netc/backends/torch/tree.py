@@ -201,14 +201,11 @@ def _runs(entries, numbered: bool):
     """Entries, with each stretch of like calls replaced by a _Run."""
     out, i = [], 0
     while i < len(entries):
-        j = i + 1
-        run = None
-        while j <= len(entries):
-            candidate = _run(entries[i:j + 1], numbered) if j < len(entries) else None
-            if candidate is None:
-                break
-            run, j = candidate, j + 1
-        if run is not None and run.count >= MIN_RUN:
+        n = 2  # entries[i:i + n - 1] make a run
+        while i + n <= len(entries) and _continues(entries, i, n, numbered):
+            n += 1
+        run = _run(entries[i:i + n - 1], numbered) if n - 1 >= MIN_RUN else None
+        if run is not None:
             out.append(run)
             i += run.count
         else:
@@ -217,8 +214,16 @@ def _runs(entries, numbered: bool):
     return out
 
 
-def _run(entries, numbered: bool) -> _Run | None:
+def _continues(entries, i: int, n: int, numbered: bool) -> bool:
+    """True when entries[i + n - 1] extends the run that entries[i] and entries[i + 1] begin."""
+    trio = [entries[i], entries[i + 1], entries[i + n - 1]]
+    return _run(trio, numbered, n - 1) is not None
+
+
+def _run(entries, numbered: bool, last: int | None = None) -> _Run | None:
+    """The run these entries make; with `last`, the third entry stands at position `last`."""
     calls = [child for _, child in entries]
+    positions = list(range(len(entries))) if last is None else [0, 1, last]
     if not all(isinstance(c, Call) for c in calls):
         return None
     first = calls[0]
@@ -230,7 +235,7 @@ def _run(entries, numbered: bool) -> _Run | None:
         if not all(keys) or len({m.group(1) for m in keys}) != 1:
             return None
         numbers = [int(m.group(2)) for m in keys]
-        if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        if numbers != [numbers[0] + p for p in positions]:
             return None
         stem, offset = keys[0].group(1), numbers[0]
     steps = {}
@@ -238,7 +243,7 @@ def _run(entries, numbered: bool) -> _Run | None:
         values = [c.args[name] for c in calls]
         if all(type(v) is type(values[0]) and v == values[0] for v in values):
             continue
-        found = progression(values)
+        found = progression(values, positions)
         if found is None:
             return None
         steps[name] = found
