@@ -123,8 +123,16 @@ def test_numbers_past_a_sane_size_are_located_errors(text, where, message):
 
 
 def test_numbers_within_the_limits_load():
-    doc = load_yaml("a: [1000000000000000, -1e15, 1e-300, '9999999999999999999', 1:30]\n", "n.yaml")
-    assert doc["a"] == [10**15, -1e15, 1e-300, "9999999999999999999", 90]
+    doc = load_yaml("a: [1000000000000000, -1e15, 1e-300, '9999999999999999999', '1:30']\n",
+                    "n.yaml")
+    assert doc["a"] == [10**15, -1e15, 1e-300, "9999999999999999999", "1:30"]
+
+
+@pytest.mark.parametrize("text, meant", [("010", 8), ("-07", -7), ("1:30", 90), ("1:30.5", 90.5)])
+def test_yaml_11_octal_and_base_60_numbers_are_refused(text, meant):
+    with pytest.raises(SpecError, match=f"YAML 1.1 octal or base-60 number \\({meant}\\)") as info:
+        load_yaml(f"a: {text}\n", "n.yaml")
+    assert (info.value.loc.line, info.value.loc.col) == (1, 4)
 
 
 def test_a_value_from_the_command_line_follows_the_spec_rules_and_its_column():
@@ -159,11 +167,11 @@ def test_nesting_made_by_aliases_is_refused_too():
 
 @pytest.mark.skipif(loader._LIBYAML is None, reason="libyaml is not installed")
 def test_libyaml_and_pyyaml_read_a_spec_the_same_way(monkeypatch):
-    text = TEXT + "m: &m {a: 1, b: 'x'}\nn: {<<: *m, b: 2}\nq: [\"1e-5\", 1e-5, 017, 1:30]\n"
+    text = TEXT + "m: &m {a: 1, b: 'x'}\nn: {<<: *m, b: 2}\nq: [\"1e-5\", 1e-5, 0x1F, 1_000]\n"
     fast = load_yaml(text, "net.yaml")
     monkeypatch.setattr(loader, "_LIBYAML", None)
     slow = load_yaml(text, "net.yaml")
-    assert fast == slow and fast["q"] == ["1e-5", 1e-5, 15, 90]
+    assert fast == slow and fast["q"] == ["1e-5", 1e-5, 31, 1000]
 
     def located(value):
         if isinstance(value, dict):

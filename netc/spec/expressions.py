@@ -24,8 +24,15 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
+def _round(value, ndigits=None):
+    # round(5, -10**9) computes 10**(10**9): digits past a float's precision mean nothing anyway
+    if ndigits is not None and not (isinstance(ndigits, int) and -15 <= ndigits <= 15):
+        raise ValueError(f"ndigits must be a whole number from -15 to 15, got {_short(ndigits)}")
+    return round(value, ndigits)
+
+
 FUNCTIONS = {
-    "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round,
+    "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": _round,
     "floor": math.floor, "ceil": math.ceil, "sqrt": math.sqrt,
 }
 _WHOLE = re.compile(r"^\$(?:\{(?P<expr>.*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))$", re.S)

@@ -263,6 +263,11 @@ class _Builder:
         if numeric and len(node.value) > MAX_NUMBER_TEXT:
             raise SpecError(f"a number of {len(node.value):,} characters is past netc's limit of "
                             f"{MAX_NUMBER_TEXT}", loc, _NUMBER_HINT)
+        if numeric and plain and _SURPRISING.match(node.value):
+            raise SpecError(f"'{node.value}' is a YAML 1.1 octal or base-60 number "
+                            f"({_SCALAR.construct_object(node)!r}), which is rarely what was meant",
+                            loc, "write it in decimal without a leading zero (010 is 8 in YAML "
+                                 "1.1, 1:30 is 90), or quote it to mean text")
         try:
             value = yaml.SafeLoader.construct_scalar(_SCALAR, node)
             value = _SCALAR.construct_object(node) if node.tag != "tag:yaml.org,2002:str" else value
@@ -277,13 +282,15 @@ class _Builder:
 
 def _check_number(value, loc) -> None:
     if not math.isfinite(value):
-        raise SpecError(f"{value} is not a finite number", loc, _NUMBER_HINT)
+        raise SpecError(f"{value} is not a finite number", loc,
+                        "a size, a rate or a constant must be a finite number")
     if abs(value) > MAX_MAGNITUDE:
         raise SpecError(f"{value:.6g} is past netc's limit of {MAX_MAGNITUDE:.0e} for a number",
                         loc, _NUMBER_HINT)
 
 
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_SURPRISING = re.compile(r"[-+]?(0[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)\Z")
 _NUMBER_HINT = "no network size or rate is that large; check the number"
 
 
