@@ -62,6 +62,30 @@ def test_cifar_missing_files_and_hostile_pickles(tmp_path, cifar10_dir):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("images, labels, message", [
+    (0, [], "holds no images"),
+    (2, ["a", "b"], "labels must be integers, got values such as 'a', 'b'"),
+    (2, [0.5, 9.9], "labels must be integers, got values such as 0.5, 9.9"),
+    (2, [[1], [2, 3]], "labels must be a flat list of integers"),
+    (2, [[1, 2], [3, 4]], r"labels must be a flat list of integers, got an array of shape \(2, 2\)"),
+    (2, [0, 10], "labels must lie in 0..9, got values from 0 to 10"),
+])
+def test_cifar_batches_with_odd_contents_name_the_file(cifar10_dir, images, labels, message):
+    path = cifar10_dir / "cifar-10-batches-py" / "data_batch_3"
+    with open(path, "wb") as handle:
+        pickle.dump({b"data": np.zeros((images, 3072), np.uint8), b"labels": labels}, handle)
+    with pytest.raises(TrainError, match=message) as err:
+        load_data(f"cifar10:{cifar10_dir}", (3, 32, 32), 10)
+    assert err.value.message.startswith(f"{path}: ")
+
+
+def test_cifar_pixels_must_be_bytes(cifar10_dir):
+    path = cifar10_dir / "cifar-10-batches-py" / "test_batch"
+    write_batch(path, np.full((2, 3072), 300.0), [0, 1])
+    with pytest.raises(TrainError, match=f"{path}: 'data' must hold uint8 pixels, got float64"):
+        load_data(f"cifar10:{cifar10_dir}", (3, 32, 32), 10)
+
+
 def write_png(path, value, size=(5, 7)):
     from PIL import Image
 
@@ -90,6 +114,19 @@ def test_imagefolder_split_by_class_folder(tmp_path):
     assert len(data.train_y) == 8 and sorted(data.test_y) == [0, 1]
     with pytest.raises(TrainError, match="no class folders with images"):
         load_data(f"imagefolder:{tmp_path / 'a'}", (3, 8, 8), 2)
+
+
+def test_imagefolder_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        for i in range(5):
+            write_png(tmp_path / label / f"{i}.png", 30 * i)
+    # PIL refuses images over twice MAX_IMAGE_PIXELS, so a 5x7 image stands in for a huge one.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    with pytest.raises(TrainError, match="cannot read image: Image size") as err:
+        load_data(f"imagefolder:{tmp_path}", (3, 8, 8), 2)
+    assert err.value.message.startswith(str(tmp_path / "a"))
 
 
 def test_a_held_out_split_without_scikit_learn_is_a_clear_error(monkeypatch):

@@ -60,20 +60,42 @@ def _batch_folder(folder: Path, expected: tuple[str, ...], subfolder: str) -> Pa
                      hint=f"point at the unpacked python version (the folder '{subfolder}')")
 
 
-def _read_split(folder: Path, names: tuple[str, ...], label_key: str):
+def _labels(path: Path, raw: object, count: int) -> np.ndarray:
+    """A batch's labels as int64, each a whole number in 0..count-1."""
+    try:
+        labels = np.asarray(raw)
+    except ValueError:  # ragged nesting
+        raise TrainError(f"{path}: labels must be a flat list of integers") from None
+    if labels.ndim != 1:
+        raise TrainError(f"{path}: labels must be a flat list of integers, got an array of "
+                         f"shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        examples = ", ".join(repr(item) for item in labels[:3].tolist())
+        raise TrainError(f"{path}: labels must be integers, got values such as {examples}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= count):
+        raise TrainError(f"{path}: labels must lie in 0..{count - 1}, got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return labels.astype(np.int64)
+
+
+def _read_split(folder: Path, names: tuple[str, ...], label_key: str, count: int):
     images, labels = [], []
     for name in names:
-        batch = _read_batch(folder / name)
+        path = folder / name
+        batch = _read_batch(path)
         data = batch.get("data")
         if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-            raise TrainError(f"{folder / name}: 'data' must be an N x 3072 array")
+            raise TrainError(f"{path}: 'data' must be an N x 3072 array")
+        if data.dtype != np.uint8:
+            raise TrainError(f"{path}: 'data' must hold uint8 pixels, got {data.dtype.name}")
+        if len(data) == 0:
+            raise TrainError(f"{path}: holds no images")
         if label_key not in batch:
-            raise TrainError(f"{folder / name}: no '{label_key}' entry")
-        images.append(data.astype(np.uint8).reshape(-1, *_IMAGE_SHAPE))
-        labels.append(np.asarray(batch[label_key], dtype=np.int64))
+            raise TrainError(f"{path}: no '{label_key}' entry")
+        images.append(data.reshape(-1, *_IMAGE_SHAPE))
+        labels.append(_labels(path, batch[label_key], count))
         if len(labels[-1]) != len(images[-1]):
-            raise TrainError(f"{folder / name}: {len(images[-1])} images but "
-                             f"{len(labels[-1])} labels")
+            raise TrainError(f"{path}: {len(images[-1])} images but {len(labels[-1])} labels")
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -89,11 +111,8 @@ def _class_names(folder: Path, meta_file: str, key: str, count: int) -> tuple[st
 def _load(kind: str, arg: str, train: tuple[str, ...], test: tuple[str, ...], label_key: str,
           subfolder: str, meta: tuple[str, str], count: int) -> DataSet:
     folder = _batch_folder(Path(arg).expanduser(), train + test, subfolder)
-    train_x, train_y = _read_split(folder, train, label_key)
-    test_x, test_y = _read_split(folder, test, label_key)
-    for labels in (train_y, test_y):
-        if labels.min() < 0 or labels.max() >= count:
-            raise TrainError(f"{folder}: {kind} labels must lie in 0..{count - 1}")
+    train_x, train_y = _read_split(folder, train, label_key, count)
+    test_x, test_y = _read_split(folder, test, label_key, count)
     classes = _class_names(folder, meta[0], meta[1], count)
     return make_dataset(f"{kind}:{arg}", classes, train_x, train_y, test_x, test_y,
                         pixel_scale=1.0 / 255)

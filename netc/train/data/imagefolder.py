@@ -48,7 +48,7 @@ def _read_images(paths: list[Path], input_shape: tuple[int, int, int]) -> np.nda
                 image = image.convert(_PIL_MODES[channels])
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
                 images[i] = np.asarray(image).reshape(height, width, channels)
-        except (OSError, UnidentifiedImageError) as err:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as err:
             raise TrainError(f"{path}: cannot read image: {err}") from None
     return images.transpose(0, 3, 1, 2).copy()
 
