@@ -53,7 +53,8 @@ class NetcGroup(click.Group):
             click.echo(exc.format(), err=True)
             sys.exit(2)
         except OSError as exc:  # a path the user named cannot be read or written
-            where = f"{exc.filename}: " if exc.filename else ""
+            paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+            where = f"{' -> '.join(paths)}: " if paths else ""
             click.echo(f"{where}error: {exc.strerror or exc}", err=True)
             sys.exit(2)
 
@@ -99,11 +100,23 @@ def summary(spec, sets, as_json):
 def build(spec, sets, backend, output, flat):
     """Emit standalone model source for a backend."""
     from . import emit
+    from .spec.document import load_document
 
-    source = emit(spec, backend, _overrides(sets), flat=flat)
+    params = _overrides(sets)
+    source = emit(spec, backend, params, flat=flat)
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(source)
+        if os.path.exists(output):
+            read = list(load_document(spec, params).sources)  # the spec, then its includes
+            clash = next((path for path in read if os.path.samefile(output, path)), None)
+            if clash is not None:
+                what = "the spec" if clash == read[0] else f"{clash}, which the spec includes"
+                raise SpecError(f"-o {output} is {what}; writing the model source there would "
+                                "replace it", hint="choose another output file")
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(source)
+        except OSError as exc:  # a failed write or close names no file: it is this one
+            raise OSError(exc.errno, exc.strerror or str(exc), output) from None
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(source, nl=False)

@@ -128,6 +128,50 @@ def test_build_into_a_missing_folder(spec, tmp_path):
     assert result.output == f"{out}: error: No such file or directory\n"
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_build_onto_a_full_device_names_it(spec):
+    result = invoke("build", spec, "-o", "/dev/full")
+    assert result.exit_code == 2
+    assert result.output == "/dev/full: error: No space left on device\n"
+
+
+def test_build_refuses_to_overwrite_the_spec_or_its_includes(tmp_path):
+    (tmp_path / "lib").mkdir()
+    library = tmp_path / "lib" / "blocks.yaml"
+    library.write_text("netc: 1\nblocks:\n  unit:\n    body:\n      - relu\n")
+    main_spec = tmp_path / "net.yaml"
+    main_spec.write_text(SPEC.replace("netc: 1\n", "netc: 1\ninclude: [lib/blocks.yaml]\n"))
+    (tmp_path / "alias.yaml").symlink_to(main_spec)
+    before = {path: path.read_text() for path in (main_spec, library)}
+    for output, what in ((main_spec, "the spec"), (tmp_path / "alias.yaml", "the spec"),
+                         (library, f"{tmp_path / 'lib' / 'blocks.yaml'}, which the spec includes")):
+        result = invoke("build", str(main_spec), "-o", str(output))
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: -o {output} is {what}; writing the model")
+    assert {path: path.read_text() for path in before} == before
+    assert invoke("build", str(main_spec), "-o", str(tmp_path / "net.py")).exit_code == 0
+
+
+def test_an_os_error_names_both_paths():
+    import errno
+
+    import click
+
+    from netc.cli import NetcGroup
+
+    @click.group(cls=NetcGroup)
+    def group():
+        pass
+
+    @group.command()
+    def move():
+        raise OSError(errno.EXDEV, "Invalid cross-device link", "a.txt", None, "b.txt")
+
+    result = CliRunner().invoke(group, ["move"])
+    assert result.exit_code == 2
+    assert result.output == "a.txt -> b.txt: error: Invalid cross-device link\n"
+
+
 def test_schema_command_and_file_match_the_registry():
     result = invoke("schema")
     assert result.exit_code == 0
