@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from netc.train.atomic import TEMP_SUFFIX, remove_stale_temps
 from netc.train.progress import Progress
-from netc.train.recipe import Recipe, recipe_from_dict
+from netc.train.recipe import Recipe, check_runnable, recipe_from_dict
 from netc.train.recorder import EpochRecorder
 from netc.train.resume_plan import resume_message, resume_recipe
 from netc.train.run_folder import RunFolder
@@ -124,6 +124,8 @@ class Trainer(ABC):
         """Train ``source`` with ``recipe`` into the new run folder ``run`` (None in a process
         that does not write it)."""
 
+        check_runnable(recipe, source.input_shape)
+
         def setup(locks: contextlib.ExitStack) -> Session:
             session = self.open_session(source, recipe, progress)
             if run is not None and self.writes_folder():
@@ -151,6 +153,7 @@ class Trainer(ABC):
             check_ir_hash(state, source.ir_hash, str(path))
             saved = recipe_from_dict(state["recipe"], where=str(path))
             recipe, changes = resume_recipe(saved, overrides, state["epoch"], str(run))
+            check_runnable(recipe, source.input_shape)
             session = self.open_session(source, recipe, progress)
             session.restore(state, str(path))
             if writes:

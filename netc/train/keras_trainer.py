@@ -34,7 +34,7 @@ from netc.train.keras_checkpoint import (FORMAT, SUFFIX, TEMP_SUFFIX, read_check
                                          save_checkpoint)
 from netc.train.keras_data import normalised, to_channels_last, training_stream
 from netc.train.progress import Progress
-from netc.train.recipe import DATA_SEED_OFFSET, Recipe
+from netc.train.recipe import DATA_SEED_OFFSET, Recipe, cpu_precision_note
 from netc.train.schedule import lr_at, steps_per_epoch
 from netc.train.selection import Best
 from netc.train.state_checks import (check_progress, first_non_finite, loss_error,
@@ -253,6 +253,9 @@ class KerasSession(Session):
         self.scope = _runtime_scope(recipe, self.backend)
         self.epochs_done = 0
         self.recorder = recorder_for(recipe)
+        on_cpu = recipe.device == "cpu" or not _GPU_COUNTS.get(self.backend, lambda: 0)()
+        if on_cpu and (note := cpu_precision_note(recipe)):
+            self.recorder.progress.message(note)
         with self.scope():
             keras.utils.set_random_seed(recipe.seed)
             self.model = build_keras_model(source.graph, recipe.precision)

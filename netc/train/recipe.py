@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -30,6 +31,10 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# More threads than a few per core only queue for the cores; thousands hang the run or fail to
+# start (pthread_create), so ``threads`` stops at this many per CPU of the machine it runs on.
+THREADS_PER_CPU = 4
+SEED_RANGE = (0, 2**32 - 1)  # what every seeded library takes (numpy, scikit-learn's splits)
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "val_fraction": (0, 1, True, False),
     "checkpoint_every_steps": (0, None, True, True),
     "threads": (0, None, True, True),
+    "seed": (*SEED_RANGE, True, True),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -183,8 +189,8 @@ def _convert(key: str, value: Any, where: Location) -> Any:
     try:
         value = _CONVERTERS[_FIELD_TYPES[key]](value)
     except TypeError as expected:
-        raise TrainError(f"recipe key '{key}' must be {expected}, "
-                         f"got {value!r} ({type(value).__name__})", loc=where) from None
+        raise TrainError(f"recipe key '{key}' must be {expected}, got {_found(value)}",
+                         loc=where) from None
     if key in _CHOICES and value not in _CHOICES[key]:
         close = difflib.get_close_matches(value, _CHOICES[key], n=1)
         raise TrainError(f"recipe key '{key}' must be one of {', '.join(_CHOICES[key])}; "
@@ -193,6 +199,15 @@ def _convert(key: str, value: Any, where: Location) -> Any:
     if key in _RANGES:
         _check_range(key, value, where)
     return value
+
+
+def _found(value: Any) -> str:
+    """A wrong value as a message shows it; containers in the spec's words."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r} ({type(value).__name__})"
 
 
 def _check_range(key: str, value: float, where: Location) -> None:
@@ -249,8 +264,11 @@ def _build(values: dict[str, Any], where: str | Location) -> Recipe:
 
 def make_recipe(file_values: Mapping[str, Any] | None = None,
                 overrides: Mapping[str, Any] | None = None,
-                where: str = "recipe") -> Recipe:
-    """Resolve a recipe from file values and flag overrides (a None override means 'not given')."""
+                where: str = "recipe",
+                input_shape: tuple[int, int, int] | None = None) -> Recipe:
+    """Resolve a recipe from file values and flag overrides (a None override means 'not given');
+    with the model's ``input_shape``, also check that it can run here, located where each
+    value was set."""
     file_values = file_values or {}  # kept as loaded: a LocDict knows where each key was written
     overrides = overrides or {}
     if any(value is None for value in overrides.values()):
@@ -261,14 +279,23 @@ def make_recipe(file_values: Mapping[str, Any] | None = None,
     values.update(DATA_DEFAULTS.get(data_kind(values["data"]), {}))
     _layer(values, file_values, where)
     _layer(values, overrides, "override")
-    return _build(values, where)
+    recipe = _build(values, where)
+    if input_shape is not None:
+        def origin(key: str) -> Location:
+            if key in overrides:
+                return _at(location_of, overrides, key, "override")
+            return _at(location_of, file_values, key, where)
+        check_runnable(recipe, input_shape, origin)
+    return recipe
 
 
 def load_recipe(path: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None) -> Recipe:
-    """Load a recipe YAML file (or only defaults when ``path`` is None) and apply overrides."""
+                overrides: Mapping[str, Any] | None = None,
+                input_shape: tuple[int, int, int] | None = None) -> Recipe:
+    """Load a recipe YAML file (or only defaults when ``path`` is None) and apply overrides;
+    with the model's ``input_shape``, also check that it can run here (check_runnable)."""
     if path is None:
-        return make_recipe(None, overrides)
+        return make_recipe(None, overrides, input_shape=input_shape)
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -280,9 +307,40 @@ def load_recipe(path: str | Path | None = None,
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):
-        raise TrainError(f"a recipe is a mapping of keys to values, got "
-                         f"{type(loaded).__name__}", loc=location_of(loaded) or _whole(str(path)))
-    return make_recipe(loaded, overrides, where=str(path))
+        raise TrainError(f"a recipe is a mapping of keys to values, got {_found(loaded)}",
+                         loc=location_of(loaded) or _whole(str(path)))
+    return make_recipe(loaded, overrides, where=str(path), input_shape=input_shape)
+
+
+def check_runnable(recipe: Recipe, input_shape: tuple[int, int, int],
+                   origin: Callable[[str], Location | None] = lambda key: None) -> None:
+    """Refuse what this machine and this model cannot run: more threads than THREADS_PER_CPU
+    per CPU, and a crop padding wider than the model's images (each padded image would be
+    mostly zeros; a huge padding does not fit in memory). A saved recipe is not held to this
+    when it is read, so a run moved to a smaller machine can resume with fewer threads.
+    ``origin(key)``: where the key's value was set, when known."""
+    cpus = os.cpu_count() or 1
+    if recipe.threads > THREADS_PER_CPU * cpus:
+        raise TrainError(f"recipe key 'threads' must be at most {THREADS_PER_CPU * cpus} "
+                         f"({THREADS_PER_CPU} per CPU; this machine has {cpus}), "
+                         f"got {recipe.threads}", hint="0 leaves the count to the framework",
+                         loc=origin("threads"))
+    height, width = input_shape[-2:]
+    if recipe.augment and recipe.crop_padding > min(height, width):
+        raise TrainError(f"recipe key 'crop_padding' must be at most {min(height, width)} (the "
+                         f"side of the model's {height}x{width} images), "
+                         f"got {recipe.crop_padding}",
+                         hint="a few pixels: 4 is usual for 32x32 images",
+                         loc=origin("crop_padding"))
+
+
+def cpu_precision_note(recipe: Recipe) -> str | None:
+    """The note for a run on the CPU at a precision CPUs emulate: bf16 and fp16 autocast ran
+    7-24 times slower than fp32 on a 2-core CPU. The run goes on; the user may mean it."""
+    if recipe.precision == "fp32":
+        return None
+    return (f"note: precision {recipe.precision} on the CPU is much slower than fp32 "
+            f"(7-24x measured); it pays on a GPU")
 
 
 def recipe_from_dict(values: Mapping[str, Any], where: str = "checkpoint") -> Recipe:

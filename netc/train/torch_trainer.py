@@ -26,7 +26,7 @@ from netc.train.base import Session, Trainer
 from netc.train.data import load_data, split_validation
 from netc.train.errors import TrainError
 from netc.train.progress import Progress
-from netc.train.recipe import DATA_SEED_OFFSET, Recipe
+from netc.train.recipe import DATA_SEED_OFFSET, Recipe, cpu_precision_note
 from netc.train.schedule import lr_at, steps_per_epoch
 from netc.train.selection import Best
 from netc.train.state_checks import (check_progress, first_non_finite, loss_error,
@@ -94,6 +94,8 @@ class TorchSession(Session):
         self.read_every = read_every_steps(self.device)
         self.pending: list[tuple[int, float, torch.Tensor]] = []
         self.recorder = recorder_for(recipe)
+        if self.device.type == "cpu" and (note := cpu_precision_note(recipe)):
+            self.recorder.progress.message(note)
         self.epochs_done = 0
         self.step_in_epoch = 0
         self.order: torch.Tensor | None = None

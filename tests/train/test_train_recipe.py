@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
     ("lr: fast", "lr", "a number"),
     ("step_milestones: [a]", "step_milestones", "a list of integers"),
     ("data: 3", "data", "a non-empty string"),
+    ("step_milestones: {a: 1}", "step_milestones", "a list of integers, got a mapping"),
+    ("epochs: [1]", "epochs", "an integer, got a list"),
 ])
 def test_wrong_type_names_the_key(tmp_path, text, key, expected):
     with pytest.raises(TrainError) as err:
@@ -71,6 +74,63 @@ def test_choices_and_ranges(tmp_path):
         load_recipe(None, {"lr": 0})
     with pytest.raises(TrainError, match=r"'label_smoothing' must lie in \[0, 1\)"):
         load_recipe(None, {"label_smoothing": 1.0})
+
+
+def test_seed_lies_in_the_range_every_library_takes(tmp_path):
+    with pytest.raises(TrainError, match=r"'seed' must lie in \[0, 4294967295\], got 4294967296") \
+            as err:
+        load_recipe(write(tmp_path, "epochs: 1\nseed: 4294967296\n"))
+    assert (err.value.loc.line, err.value.loc.col) == (2, 7)
+    with pytest.raises(TrainError, match=r"'seed' must lie in \[0, 4294967295\], got -1"):
+        load_recipe(None, {"seed": -1})
+    assert load_recipe(None, {"seed": 2**32 - 1}).seed == 2**32 - 1
+
+
+def test_crop_padding_is_bounded_by_the_image(tmp_path):
+    path = write(tmp_path, "epochs: 1\ncrop_padding: 100000\n")
+    load_recipe(path)  # without the model's shape the image size is unknown
+    with pytest.raises(TrainError, match=r"'crop_padding' must be at most 8 \(the side of the "
+                                         r"model's 8x8 images\), got 100000") as err:
+        load_recipe(path, input_shape=(1, 8, 8))
+    assert (err.value.loc.file, err.value.loc.line, err.value.loc.col) == (str(path), 2, 15)
+    with pytest.raises(TrainError, match="'crop_padding' must be at most 6") as err:
+        load_recipe(None, {"crop_padding": 7}, input_shape=(3, 6, 9))
+    assert err.value.loc.file == "override"
+    assert load_recipe(None, {"crop_padding": 8}, input_shape=(1, 8, 8)).crop_padding == 8
+    assert load_recipe(path, {"augment": False}, input_shape=(1, 8, 8)).crop_padding == 100000
+
+
+def test_threads_are_bounded_by_the_machine(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with pytest.raises(TrainError, match=r"'threads' must be at most 8 \(4 per CPU; this "
+                                         r"machine has 2\), got 100000"):
+        load_recipe(None, {"threads": 100000}, input_shape=(1, 8, 8))
+    path = write(tmp_path, "threads: 9\n")
+    with pytest.raises(TrainError, match="at most 8") as err:
+        load_recipe(path, input_shape=(1, 8, 8))
+    assert (err.value.loc.line, err.value.loc.col) == (1, 10)
+    assert load_recipe(None, {"threads": 8}, input_shape=(1, 8, 8)).threads == 8
+    # A run saved on a larger machine still reads, so that a resume can lower its threads.
+    saved = load_recipe(None, {"threads": 64}).to_dict()
+    assert recipe_from_dict(saved).threads == 64
+
+
+def test_training_checks_what_the_recipe_file_could_not(tmp_path, quiet, monkeypatch):
+    """Through the Python API too: refused before any data is loaded or folder written."""
+    import netc
+    from netc.runs import model_source
+    from netc.train import train
+
+    spec = RECIPES.parent / "digits_resnet.yaml"
+    source = model_source(netc.load(spec), spec.read_text())
+    with pytest.raises(TrainError, match="'crop_padding' must be at most 8"):
+        train(source, make_recipe({"epochs": 1, "crop_padding": 100000}), tmp_path / "a",
+              progress=quiet)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    with pytest.raises(TrainError, match="'threads' must be at most 4"):
+        train(source, make_recipe({"epochs": 1, "threads": 5000}), tmp_path / "b",
+              progress=quiet)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_cross_field_rules():
@@ -96,7 +156,7 @@ def test_bad_yaml_and_non_mapping(tmp_path):
         load_recipe(write(tmp_path, "epochs: 3\nlr: fast\n"))
     with pytest.raises(TrainError, match=r"recipe.yaml:2:1: unknown recipe key 'epohcs'"):
         load_recipe(write(tmp_path, "lr: 0.1\nepohcs: 3\n"))
-    with pytest.raises(TrainError, match="a recipe is a mapping"):
+    with pytest.raises(TrainError, match="a recipe is a mapping of keys to values, got a list$"):
         load_recipe(write(tmp_path, "- 1\n- 2\n"))
     with pytest.raises(TrainError, match="cannot read recipe file"):
         load_recipe(tmp_path / "missing.yaml")
