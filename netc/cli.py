@@ -8,39 +8,9 @@ import sys
 
 import click
 
+from .commands import COMMANDS
+from .commands.options import SET, overrides
 from .spec.errors import SpecError
-
-
-def _overrides(values: tuple[str, ...]) -> dict:
-    """`--set NAME=VALUE` values, read by the spec's YAML rules and located on the command line
-    (`--set size=6x:1:12` is column 12 of that argument), so a mistake in one names it."""
-    from .spec.errors import Location
-    from .spec.loader import LocDict, load_value
-
-    out = LocDict()
-    out.loc, out.key_locs, out.value_locs = None, {}, {}
-    for item in values:
-        where = f"--set {item}"
-        key, sep, raw = item.partition("=")
-        name = key.strip()
-        key_loc = Location(where, 1, 7 + len(key) - len(key.lstrip()))
-        if not sep or not name:
-            raise SpecError(f"expected NAME=VALUE, got '{item}'", Location(where, 1, 7),
-                            "e.g. --set num_classes=10")
-        if name in out:
-            raise SpecError(f"'{name}' is set twice ({out.key_locs[name].file} and {where})",
-                            key_loc, "give each parameter once")
-        out[name] = load_value(raw, where, 8 + len(key))
-        out.key_locs[name] = key_loc
-        out.value_locs[name] = Location(where, 1, 8 + len(key) + len(raw) - len(raw.lstrip()))
-    if out.key_locs:
-        out.loc = next(iter(out.key_locs.values()))
-    return out
-
-
-SET = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-                   help="Set a network parameter declared under 'params'; VALUE is read as in "
-                        "the spec (1e-1 is a float).")
 
 
 class NetcGroup(click.Group):
@@ -59,7 +29,7 @@ class NetcGroup(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=NetcGroup)
+@click.group(cls=NetcGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netc")
 def main():
     """netc: compile YAML network specs into PyTorch and Keras models."""
@@ -74,7 +44,7 @@ def validate(spec, sets):
     """Check a spec: schema, blocks, expressions and shapes."""
     from . import load
 
-    graph = load(spec, _overrides(sets))
+    graph = load(spec, overrides(sets))
     click.echo(f"{spec}: ok ({len(graph.nodes)} nodes, {graph.trainable:,} parameters)")
 
 
@@ -87,7 +57,7 @@ def summary(spec, sets, as_json):
     from . import load
     from .report import summary_json, summary_text
 
-    graph = load(spec, _overrides(sets))
+    graph = load(spec, overrides(sets))
     click.echo(json.dumps(summary_json(graph), indent=1) if as_json else summary_text(graph))
 
 
@@ -102,7 +72,7 @@ def build(spec, sets, backend, output, flat):
     from . import emit
     from .spec.document import load_document
 
-    params = _overrides(sets)
+    params = overrides(sets)
     source = emit(spec, backend, params, flat=flat)
     if output:
         if os.path.exists(output):
@@ -143,22 +113,8 @@ def ops():
             click.echo(f"{'':18} {op.doc}")
 
 
-def _register_commands() -> None:
-    """Commands that live in `netc/commands/` (train, diff, ...) add themselves to `main`."""
-    import importlib
-    import pkgutil
-
-    from . import commands
-
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{info.name}")
-
-
-_register_commands()
+for _command in COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
-    # Run as `python -m netc.cli`, this file is `__main__`; the commands in netc/commands/
-    # registered themselves on the `netc.cli` module's group, so start that one.
-    from netc.cli import main as registered
-
-    registered()
+    main()

@@ -1,4 +1,11 @@
-"""CLI commands beyond the core: each module here defines its command with `@main.command()`.
+"""The CLI's commands beyond the core, listed explicitly; `netc/cli.py` adds them to its group.
 
 Keep framework imports inside the command functions: `netc validate` imports every module here.
 """
+from .check import check
+from .diff import diff
+from .table import table
+from .train import evaluate, lesion, train
+from .weights import weights
+
+COMMANDS = [train, evaluate, lesion, diff, check, weights, table]

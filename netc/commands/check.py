@@ -7,10 +7,10 @@ import sys
 import click
 
 from ..backends import DEFAULT_PAIR
-from ..cli import SET, _overrides, main
+from .options import SET, backend_names, overrides
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backends", default=",".join(DEFAULT_PAIR), show_default=True,
               help="Comma-separated backends; the first is the reference.")
@@ -28,10 +28,8 @@ def check(spec, backends, input_size, seed, sets, as_json):
     from .. import load
     from ..crosscheck import check_text, numeric_check
 
-    names = tuple(b.strip() for b in backends.split(",") if b.strip())
-    if len(names) < 2:
-        raise click.BadParameter("name at least two backends to compare", param_hint="--backends")
-    graph = load(spec, _overrides(sets), input_size=tuple(input_size) if input_size else None)
+    names = backend_names(backends, 2)
+    graph = load(spec, overrides(sets), input_size=tuple(input_size) if input_size else None)
     report = numeric_check(graph, names, seed=seed)
     click.echo(json.dumps(report, indent=1) if as_json else check_text(report))
     if not report["ok"]:

@@ -7,10 +7,10 @@ import sys
 import click
 
 from ..backends import DEFAULT_PAIR
-from ..cli import SET, _overrides, main
+from .options import SET, backend_names, overrides
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--backends", default=",".join(DEFAULT_PAIR), show_default=True,
               help="Comma-separated backends to build and count.")
@@ -22,8 +22,8 @@ def diff(spec, backends, sets, as_json):
     from .. import load
     from ..crosscheck import diff_text, param_diff
 
-    names = tuple(b.strip() for b in backends.split(",") if b.strip())
-    report = param_diff(load(spec, _overrides(sets)), names)
+    names = backend_names(backends, 1)
+    report = param_diff(load(spec, overrides(sets)), names)
     click.echo(json.dumps(report, indent=1) if as_json else diff_text(report))
     if not report["ok"]:
         sys.exit(1)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import click
 
-from ..cli import SET, _overrides, main
+from .options import SET, overrides
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @SET
 @click.option("--latex", "as_latex", is_flag=True, help="A LaTeX tabular instead of Markdown.")
@@ -15,5 +15,5 @@ def table(spec, sets, as_latex):
     from .. import load
     from ..table import latex, markdown
 
-    graph = load(spec, _overrides(sets))
+    graph = load(spec, overrides(sets))
     click.echo((latex if as_latex else markdown)(graph), nl=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..backends import available
-from ..cli import SET, _overrides, main
+from .options import SET, overrides
 
 DEFAULT_BACKEND = "torch"  # netc.build's
 
@@ -40,7 +40,7 @@ def recipe_options(fn):
     return fn
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @SET
 @click.option("--backend", type=click.Choice(sorted(available())), default=DEFAULT_BACKEND,
@@ -72,10 +72,10 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
                             given if resume else {})
     if nproc_per_node and not trainer.launched():
         with _interruptible(trainer, again, resume or out):
-            code = trainer.launch([sys.executable, "-m", "netc.cli", *sys.argv[1:]],
+            code = trainer.launch([sys.executable, "-m", "netc", *sys.argv[1:]],
                                   nproc_per_node, nnodes, rdzv_endpoint)
         sys.exit(code)
-    graph = load(spec, _overrides(sets))
+    graph = load(spec, overrides(sets))
     source = model_source(graph, Path(spec).read_text(encoding="utf-8"), backend)
     _note_missing_matplotlib()
     if resume:
@@ -150,7 +150,7 @@ def _interruptible(trainer, again: str | None, run_dir):
         sys.exit(130)
 
 
-@main.command(name="eval")
+@click.command(name="eval")
 @click.argument("run", type=click.Path(exists=True))
 @click.option("--data", help="Data source (default: what the run trained on).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
@@ -173,7 +173,7 @@ def evaluate(run, data, split, spec, device):
     _echo_written(*written)
 
 
-@main.command()
+@click.command()
 @click.argument("run", type=click.Path(exists=True))
 @click.option("--data", help="Data source (default: what the run trained on).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False), help="Spec, if not the run's.")

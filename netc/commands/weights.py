@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..cli import SET, _overrides, main
+from .options import SET, overrides
 
 
-@main.command()
+@click.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option("--spec", required=True, type=click.Path(dir_okay=False), help="The network's spec.")
@@ -27,7 +27,7 @@ def weights(source, target, spec, sets, ignore_extra_keys, cast_non_float, allow
     from ..weights import Leniency, convert
 
     leniency = Leniency(ignore_extra_keys, cast_non_float, allow_non_finite)
-    report = convert(load(spec, _overrides(sets)), source, target, leniency)
+    report = convert(load(spec, overrides(sets)), source, target, leniency)
     lines = [(report.skipped, "keys the spec does not have", "skipped"),
              *((keys, what, "skipped") for what, keys in report.bookkeeping.items()),
              (report.cast, "non-float tensors to float32", "cast"),
