@@ -176,6 +176,9 @@ def test_eval_reads_a_run_started_from_python(tmp_path):
     result = runner.invoke(main, ["eval", str(out)])
     assert result.exit_code == 0, result.output
     assert "digits test: accuracy" in result.output
+    result = runner.invoke(main, ["train", str(spec), "--resume", str(out), "--threads",
+                                  "100000"])
+    assert result.exit_code == 2 and "recipe key 'threads' must be at most" in result.output
     result = runner.invoke(main, ["train", str(spec), "--resume", str(out), "--epochs", "2"])
     assert result.exit_code == 0, result.output
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
@@ -194,3 +197,51 @@ def test_a_recipe_mistake_is_shown_with_a_caret(tmp_path):
     assert result.output == (f"{recipe}:2:5: error: recipe key 'lr' must be a number, got "
                              "'fast' (str)\n  lr: fast\n      ^\n")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_crop_padding_wider_than_the_images_is_located(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("epochs: 1\ncrop_padding: 100000\n")
+    result = CliRunner().invoke(main, ["train", str(spec), "--recipe", str(recipe),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(
+        f"{recipe}:2:15: error: recipe key 'crop_padding' must be at most 8 (the side of the "
+        "model's 8x8 images), got 100000\n  crop_padding: 100000\n")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--threads", "100000"], "recipe key 'threads' must be at most "),
+    (["--seed", "-1"], "recipe key 'seed' must lie in [0, 4294967295], got -1"),
+    (["--nproc-per-node", "0"], "'--nproc-per-node': 0 is not in the range x>=1"),
+    (["--nnodes", "0"], "'--nnodes': 0 is not in the range x>=1"),
+])
+def test_out_of_range_flags_are_refused_before_training(tmp_path, flags, message):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    result = CliRunner().invoke(main, ["train", str(spec), "--epochs", "1",
+                                       "--out", str(tmp_path / "run"), *flags])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_of_a_file_that_is_not_a_checkpoint(run_dir):
+    result = CliRunner().invoke(main, ["eval", str(run_dir / "spec.yaml")])
+    assert result.exit_code == 2
+    assert (f"error: {run_dir / 'spec.yaml'} is a file but not a checkpoint of a run folder; "
+            "expected a run folder or a checkpoint in its checkpoints/ folder") in result.output
+    assert f"give the run folder ({run_dir}?)" in result.output
+
+
+def test_low_precision_on_the_cpu_says_it_is_slow(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    result = CliRunner().invoke(main, ["train", str(spec), "--data", "synthetic:16", "--epochs",
+                                       "1", "--batch-size", "8", "--device", "cpu", "--precision",
+                                       "bf16", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "note: precision bf16 on the CPU is much slower than fp32" in result.output

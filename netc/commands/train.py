@@ -52,8 +52,9 @@ def recipe_options(fn):
               help="Continue this run with its recipe; --epochs extends it, --device, "
                    "--threads, --compile and --channels-last change how it runs; other changes "
                    "are refused.")
-@click.option("--nproc-per-node", type=int, help="Train with N processes (torchrun, DDP).")
-@click.option("--nnodes", type=int, default=1, show_default=True)
+@click.option("--nproc-per-node", type=click.IntRange(min=1),
+              help="Train with N processes (torchrun, DDP).")
+@click.option("--nnodes", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--rdzv-endpoint", help="HOST:PORT of the rendezvous, for several machines.")
 @recipe_options
 def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes, rdzv_endpoint,
@@ -82,7 +83,7 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
         with _interruptible(trainer, again, resume):
             result = trainer.resume(RunFolder(resume), source, given)
     else:
-        recipe = load_recipe(recipe_path, given)
+        recipe = load_recipe(recipe_path, given, source.input_shape)
         made = out is None and trainer.writes_folder()
         run = RunFolder.fresh(source.name) if made else RunFolder(out) if out else None
         if made:
@@ -217,6 +218,11 @@ def _trained(run, spec):
     from ..train.run_folder import RunFolder
 
     path = Path(run)
+    if path.is_file() and not spec and path.parent.name != RunFolder.CHECKPOINTS:
+        raise TrainError(f"{path} is a file but not a checkpoint of a run folder; expected a run "
+                         f"folder or a checkpoint in its {RunFolder.CHECKPOINTS}/ folder",
+                         hint=f"give the run folder ({path.parent}?) or one of its "
+                              "checkpoints; a checkpoint kept elsewhere needs --spec")
     folder = RunFolder(path if path.is_dir() else path.parent.parent)
     checkpoint = path if path.is_file() else (folder.existing_checkpoint("best")
                                               or folder.existing_checkpoint("last"))
