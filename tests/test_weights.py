@@ -212,3 +212,15 @@ def test_netc_weights_reads_a_legacy_keras_h5_and_writes_only_keras_3_files(spec
                                 "--spec", str(spec_file)])
     assert done.exit_code == 2
     assert "writes weight files named .pt, .pth (torch); .weights.h5 (keras)" in done.output
+
+
+
+@pytest.mark.parametrize("layout", ["sparse", "quantized"])
+def test_netc_weights_refuses_sparse_and_quantized_tensors(spec_file, tmp_path, state, layout):
+    weight = state["fc.weight"]
+    state = {**state, "fc.weight": weight.to_sparse() if layout == "sparse"
+             else torch.quantize_per_tensor(weight, 0.1, 0, torch.qint8)}
+    done = _convert(spec_file, tmp_path, state)
+    assert done.exit_code == 2 and "Traceback" not in done.output
+    assert f"'fc.weight' is a {'sparse_coo' if layout == 'sparse' else 'quantized'} tensor" \
+        in done.output

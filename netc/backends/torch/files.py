@@ -16,13 +16,18 @@ def counter_keys(graph: Graph) -> dict[str, str]:
             if any(p.name == "running_var" for p in n.params)}
 
 
-def _to_numpy(value):
+def _to_numpy(key: str, value, path: str):
     """A tensor as numpy (bfloat16 and half widened to float32); anything else unchanged."""
     import torch
 
     if not isinstance(value, torch.Tensor):
         return value
     value = value.detach().cpu()
+    if value.layout != torch.strided or value.is_quantized:
+        kind = "quantized" if value.is_quantized else str(value.layout).removeprefix("torch.")
+        raise SpecError(f"'{path}': '{key}' is a {kind} tensor; netc reads dense float tensors",
+                        hint="save the state_dict with dense tensors (tensor.to_dense(), "
+                             "tensor.dequantize())")
     if value.dtype in (torch.bfloat16, torch.float16):
         value = value.float()
     return value.numpy()
@@ -40,7 +45,7 @@ def read_state_dict(path: str) -> dict:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise SpecError(f"'{path}' holds a {type(state).__name__}, not a state_dict")
-    return {str(k): _to_numpy(v) for k, v in state.items()}
+    return {str(k): _to_numpy(str(k), v, path) for k, v in state.items()}
 
 
 def write_state_dict(path: str, weights: dict[str, np.ndarray]) -> None:
