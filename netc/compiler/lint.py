@@ -13,7 +13,8 @@ import math
 import re
 
 from ..spec.errors import Location, ShapeError, SpecError
-from .ops.attr_types import MAX_CHANNELS, MAX_INPUT_ELEMENTS, MAX_PARAMS, MAX_SPATIAL
+from .ops.attr_types import (MAX_CHANNELS, MAX_INPUT_ELEMENTS, MAX_NODE_ELEMENTS, MAX_PARAMS,
+                             MAX_SPATIAL)
 from .ir import Graph, Node
 from .ops import REGISTRY
 
@@ -154,6 +155,13 @@ def _check_node(graph: Graph, node: Node, loc) -> None:
         macs = int(opdef.macs(node.attrs, in_shapes, shape))
     except ShapeError as exc:
         raise LintError(f"{node.name}: {exc.message}", loc) from None
+    elements = 1
+    for d in shape:
+        elements *= d
+    if elements > MAX_NODE_ELEMENTS:
+        raise LintError(f"{node.name}: its output {'x'.join(map(str, shape))} holds {elements:,} "
+                        f"values per sample, past netc's limit of {MAX_NODE_ELEMENTS:,}", loc,
+                        hint="check the input size and the widths")
     held = [[p.name, p.shape, p.kind] for p in node.params]
     if node.shape != shape or held != params or node.macs != macs:
         raise LintError(f"{node.name}: its shape, parameters or MACs are not what {node.op} "

@@ -18,6 +18,7 @@ MAX_PAD = 1024
 MAX_SPATIAL = 1 << 16  # an input's height or width
 MAX_INPUT_ELEMENTS = 1 << 28  # C * H * W of one input sample
 MAX_PARAMS = 1 << 34  # parameters of a whole network (17 billion)
+MAX_NODE_ELEMENTS = 1 << 30  # values of one node's output for one sample (4 GiB in float32)
 
 
 def _is_int(value) -> bool:
