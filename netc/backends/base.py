@@ -133,10 +133,17 @@ def load_source(source: str, module_name: str) -> types.ModuleType:
     return module
 
 
+# Names the emitted modules import or call; a network's class may not shadow them.
+SOURCE_NAMES = frozenset({"F", "nn", "torch", "keras", "layers", "ops", "sys", "math", "super",
+                          "range", "str", "int", "float", "len", "list", "tuple", "dict"})
+
+
 def class_name(name: str) -> str:
     parts = re.split(r"[^A-Za-z0-9]+", name)
     out = "".join(p[:1].upper() + p[1:] for p in parts if p) or "Net"
-    return out if not out[0].isdigit() else "Net" + out
+    if out[0].isdigit():
+        return "Net" + out
+    return out + "Net" if out in SOURCE_NAMES or keyword.iskeyword(out) else out
 
 
 class Namer:

@@ -159,6 +159,13 @@ def _layer(ctor: str, helper: str | None = None):
     return emit
 
 
+def leaky_relu(n, ctx):
+    if n.attrs["slope"] < 0:  # torch takes any slope
+        raise UnsupportedOp(f"{n.name}: Keras's LeakyReLU takes no negative slope, got "
+                            f"{n.attrs['slope']}")
+    return _call(f"layers.LeakyReLU(negative_slope={lit(n.attrs['slope'])})", ctx, *ctx.args)
+
+
 def pad(n, ctx):
     return _call(f"layers.ZeroPadding2D({_pads(n.attrs['padding'])})", ctx, *ctx.args)
 
@@ -186,7 +193,7 @@ EMITTERS = {
     "silu": _layer('layers.Activation("silu")'),
     "hardswish": _layer('layers.Activation("hard_silu")'),  # x * relu6(x + 3) / 6, as torch
     "softmax": _layer("layers.Softmax(axis=-1)"), "identity": _layer("layers.Identity()"),
-    "leaky_relu": _layer("layers.LeakyReLU(negative_slope={slope})"),
+    "leaky_relu": leaky_relu,
     "flatten": flatten, "dropout": _layer("layers.Dropout({p})"),
     "drop_path": _layer("DropPath({p}, scale={scale})", "DropPath"),
     "pad": pad, "channel_pad": channel_pad, "concat": concat,
