@@ -94,6 +94,10 @@ def _shortcut(ex, shortcut, x, y, merge, scope, ns, loc):
         if "body" not in shortcut:
             raise SpecError("a projection shortcut needs a 'body'", loc)
         when = shortcut.get("when", "shape_changes")
+        if merge == "concat" and when != "always":
+            raise SpecError("a projection shortcut of a concatenating residual never sees a shape "
+                            "change, so it would never run", loc,
+                            hint="give the shortcut 'when: always', or drop its body")
         if when == "always" or (merge == "add" and sx != sy):
             name = f"{ns}.{shortcut.get('name', 'shortcut')}"
             return ex.items(shortcut["body"], x, scope.child(name))
@@ -152,15 +156,17 @@ def repeat(ex, args, x, scope, ns, loc):
     _check_count(times, location_of(args, "times"))
     template = args.get("name", "{i}")
     body = args["body"]
+    if not isinstance(body, list) and "name" in args and isinstance(body, dict) \
+            and "name" in (next(iter(body.values()), None) or {}):
+        raise SpecError("the repeat and its one layer both give a name", location_of(args, "name"),
+                        hint="name the repetitions on the repeat, or the layer with {i} in it")
     for i in range(times):
         step = scope.child(scope.prefix, {**scope.env, "i": i})
-        full = step.join(format_name(template, {**env, "i": i}, location_of(args, "name")))
+        name = format_name(template, {**env, "i": i}, location_of(args, "name"))
         if isinstance(body, list):
-            x = ex.items(body, x, step.child(full))
-        else:
-            from .expand import split_item
-            key, item_args = split_item(body, location_of(args, "body"))
-            x = ex.dispatch(key, item_args, x, step, full, location_of(args, "body"))
+            x = ex.items(body, x, step.child(step.join(name)))
+        else:  # one layer: its own `when` and `name` apply to each repetition
+            x = ex.item(body, x, step, location_of(args, "body"), name)
     return x
 
 
@@ -181,6 +187,14 @@ def stages(ex, args, x, scope, ns, loc):
                         did_you_mean(block_name, ex.doc.blocks))
     columns, rows = args["columns"], args["rows"]
     params = ex.doc.blocks[block_name].params
+    for i, col in enumerate(columns):
+        if col in columns[:i]:
+            raise SpecError(f"column '{col}' is named twice", location_of(columns, i))
+    for key in args.get("args") or {}:
+        if key in columns:
+            raise SpecError(f"'{key}' is both a column and in 'args'; a row's value and the "
+                            "common one would conflict", location_of(args["args"], key),
+                            hint="keep it in one place")
     for i, col in enumerate(columns):
         if col not in ("repeat", "name") and col not in params:
             raise SpecError(f"column '{col}' is not a parameter of block '{block_name}'",

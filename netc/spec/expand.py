@@ -220,6 +220,10 @@ class Expander:
                 return self.items(block.decl["body"], x, inner)
             body = block.decl[definition]
             body = body if body is not None else LocDict()
+            if "when" in body:  # the definition itself is optional
+                if not self.present({definition: body}, x, inner, loc):
+                    return x
+                body = _without(body, "when")
             own = body.get("name")
             name = full
             if own:
