@@ -8,7 +8,7 @@ from functools import lru_cache
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from .errors import SpecError, did_you_mean
+from .errors import Location, SpecError, did_you_mean
 from .loader import key_location, location_of
 from ..compiler.ops.schema_types import EXPR
 from .schema import SCHEMA_PATH, library_schema
@@ -39,8 +39,8 @@ def _validator(kind: str):
 def check_schema(doc, filename: str, kind: str = "spec") -> None:
     """Raise the most relevant schema violation of `doc` as a SpecError at its location."""
     if not isinstance(doc, dict):
-        raise SpecError(f"a spec must be a mapping at the top level, found {_kind(doc)}",
-                        location_of(doc))
+        raise SpecError(f"a spec must be a mapping at the top level, found {_found(doc)}",
+                        location_of(doc) or Location(filename, 1, 1))
     errors = list(_validator(kind).iter_errors(doc))
     if not errors:
         return
