@@ -90,7 +90,7 @@ def test_alias_bomb_fails_fast_at_the_bomb():
 
 
 def test_a_plain_large_document_is_refused_by_size(monkeypatch):
-    monkeypatch.setattr(loader, "MAX_NODES", 1000)  # PyYAML would take seconds to read 10,000
+    monkeypatch.setattr(loader, "MAX_NODES", 1000)  # PyYAML would take seconds to read 5,000
     text = "a: [" + ", ".join(["1"] * 1001) + "]\n"
     with pytest.raises(SpecError, match="more than 1,000 values") as info:
         load_yaml(text, "big.yaml")

@@ -14,7 +14,7 @@ import yaml
 from .errors import Location, SpecError
 from .expressions import MAX_MAGNITUDE
 
-MAX_NODES = 10_000  # values constructed per document, aliases counted each time they expand
+MAX_NODES = 5_000  # values constructed per document, aliases counted each time they expand
 MAX_DEPTH = 100  # nesting of mappings and lists; a real spec needs about 15
 MAX_NUMBER_TEXT = 40  # characters of one number: base-60 `1:2:3:...` is quadratic to convert
 
