@@ -21,7 +21,7 @@ from .schema import COMBINATORS
 from .validate import value_problem
 
 MAX_REPEAT = 10_000
-MAX_WORK = 30_000  # items expanded, each counted where it is visited: skipped, empty or repeated
+MAX_WORK = 20_000  # items expanded, each counted where it is visited: skipped, empty or repeated
 
 
 @dataclass(frozen=True)
