@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 import netc
-from netc.cli import _overrides, main
+from netc.cli import main
+from netc.commands.options import overrides
 from netc.spec.errors import Location, SpecError
 from netc.spec.loader import key_location, location_of
 
@@ -28,13 +29,13 @@ def spec(tmp_path):
 
 
 def test_values_are_read_as_in_a_spec():
-    values = _overrides(("p=1e-1", "width=0x10", "sizes=[3, 4]", "flag=yes", "name='1e-1'"))
+    values = overrides(("p=1e-1", "width=0x10", "sizes=[3, 4]", "flag=yes", "name='1e-1'"))
     assert values == {"p": 0.1, "width": 16, "sizes": [3, 4], "flag": True, "name": "1e-1"}
     assert isinstance(values["p"], float)
 
 
 def test_each_value_knows_where_it_was_typed():
-    values = _overrides(("width=16", " p = 1e-1", "sizes=[3, 4]"))
+    values = overrides(("width=16", " p = 1e-1", "sizes=[3, 4]"))
     assert key_location(values, "width") == Location("--set width=16", 1, 7)
     assert location_of(values, "width") == Location("--set width=16", 1, 13)
     assert key_location(values, "p") == Location("--set  p = 1e-1", 1, 8)
@@ -45,7 +46,7 @@ def test_each_value_knows_where_it_was_typed():
 def test_a_float_from_the_command_line_is_a_float(spec):
     result = CliRunner().invoke(main, ["validate", "--set", "p=1e-1", spec])
     assert result.exit_code == 0, result.output  # '1e-1' as text would not be a float
-    assert netc.load(spec, _overrides(("p=1e-1",))).nodes[1].attrs["p"] == 0.1
+    assert netc.load(spec, overrides(("p=1e-1",))).nodes[1].attrs["p"] == 0.1
 
 
 def test_a_mistake_in_a_value_names_the_argument_not_the_spec(spec):
@@ -57,7 +58,7 @@ def test_a_mistake_in_a_value_names_the_argument_not_the_spec(spec):
 
 def test_a_type_error_is_located_at_the_value(spec):
     with pytest.raises(SpecError) as info:
-        netc.load(spec, _overrides(("p=0.1", "width=[1]")))
+        netc.load(spec, overrides(("p=0.1", "width=[1]")))
     assert "parameter 'width' must be int" in info.value.message
     assert info.value.loc == Location("--set width=[1]", 1, 13)
 
