@@ -9,6 +9,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+# A spec small enough to train in a second: runs through the CLI and the run-folder tests.
+TINY = """netc: 1
+name: tiny
+input: {shape: [1, 8, 8]}
+body:
+  - conv2d: {name: conv, out: 4, kernel: 3, pad: 1}
+  - relu
+  - global_avgpool
+  - linear: {name: fc, out: 10}
+"""
 
 
 def worker_env() -> dict[str, str]:

@@ -17,6 +17,7 @@ from netc.train.atomic import NoSpaceError, atomic_write
 from netc.train.errors import TrainError
 from netc.train.run_folder import RunLock, read_metrics
 from netc.train.torch_checkpoint import atomic_save, load_checkpoint
+from netc_train_helpers import TINY
 from netc_train_models import TinyCNN, tiny_cnn_source
 
 SYNTHETIC = {"data": "synthetic:64", "epochs": 2, "batch_size": 16}  # 64 - 7 validation images
@@ -174,15 +175,6 @@ def test_a_full_disk_during_training_exits_2_with_the_intact_checkpoint(tmp_path
     assert load_checkpoint(last)["epoch"] == 1
 
 
-TINY = """netc: 1
-name: tiny
-input: {shape: [1, 8, 8]}
-body:
-  - conv2d: {name: conv, out: 4, kernel: 3, pad: 1}
-  - relu
-  - global_avgpool
-  - linear: {name: fc, out: 10}
-"""
 
 
 def test_a_second_run_into_a_locked_folder_is_refused(tmp_path):

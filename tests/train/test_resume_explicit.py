@@ -18,18 +18,9 @@ from netc.train import TrainError, load_recipe, resume, train
 from netc.train.progress import Progress
 from netc.train.run_folder import read_metrics
 from netc.train.torch_checkpoint import load_checkpoint
-from netc_train_helpers import REPO, worker_env
+from netc_train_helpers import REPO, TINY, worker_env
 from netc_train_models import tiny_cnn_source
 
-TINY = """netc: 1
-name: tiny
-input: {shape: [1, 8, 8]}
-body:
-  - conv2d: {name: conv, out: 4, kernel: 3, pad: 1}
-  - relu
-  - global_avgpool
-  - linear: {name: fc, out: 10}
-"""
 SMALL = ["--data", "synthetic:64", "--batch-size", "16"]
 
 
