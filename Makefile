@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/netc train examples/digits_resnet.yaml
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=20
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=20
 
 bench: setup
 	$(BIN)/python benchmarks/build_time.py

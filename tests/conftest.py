@@ -17,6 +17,19 @@ EXAMPLES = ROOT / "examples"
 NOT_SPECS = {"lib", "recipes"}  # folders of examples/ that hold block libraries and recipes
 
 
+# Files whose tests share nothing but slow, independent builds: `make test` (--dist loadgroup)
+# spreads them test by test over the workers. Every other file runs on one worker, in order,
+# because its tests share module-scoped fixtures (a trained run, a built reference model).
+SPREAD = {"test_zoo_backends.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(ROOT).as_posix()))
+
+
 def example_specs() -> list[str]:
     """Every network spec under examples/, as a path relative to it."""
     return sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.yaml")
