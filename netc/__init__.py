@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .backends import DEFAULT_BACKEND
 from .compiler.ir import Graph, Node, Param
 from .spec.errors import ShapeError, SpecError
 
@@ -18,6 +19,7 @@ def load(path: str, overrides: dict | None = None, text: str | None = None,
     """Parse, validate and expand a spec into a linted IR graph; with `input_size` (H, W), an
     image input takes that height and width instead of the spec's (checks at a small size)."""
     from .compiler.lint import lint
+    from .plugins import check as check_plugins
     from .spec.document import load_document
     from .spec.expand import expand
     from .spec.loader import location_of
@@ -25,6 +27,7 @@ def load(path: str, overrides: dict | None = None, text: str | None = None,
 
     if input_size is not None:
         input_size = _size(input_size)
+    check_plugins()
     doc = load_document(str(path), overrides, text)
     check_references(doc)
     graph = expand(doc, input_size)
@@ -49,7 +52,7 @@ def _checked(spec, overrides) -> Graph:
     return spec
 
 
-def emit(spec, backend: str = "torch", overrides: dict | None = None, flat: bool = False) -> str:
+def emit(spec, backend: str = DEFAULT_BACKEND, overrides: dict | None = None, flat: bool = False) -> str:
     """The Python source a backend writes for a spec (a path or a Graph); `flat=True` writes one
     line per node and no class per block, for debugging."""
     from .backends import get_backend
@@ -59,7 +62,7 @@ def emit(spec, backend: str = "torch", overrides: dict | None = None, flat: bool
     return impl.emit(graph, flat=True) if flat else impl.emit(graph)
 
 
-def build(spec, backend: str = "torch", overrides: dict | None = None, flat: bool = False):
+def build(spec, backend: str = DEFAULT_BACKEND, overrides: dict | None = None, flat: bool = False):
     """A live model, loaded from exactly the source `emit` returns."""
     from .backends import get_backend
 

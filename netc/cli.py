@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from .backends import DEFAULT_BACKEND, available
 from .commands import COMMANDS
 from .commands.options import SET, overrides
 from .spec.errors import SpecError
@@ -64,7 +65,8 @@ def summary(spec, sets, as_json):
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @SET
-@click.option("--backend", default="torch", show_default=True, help="torch or keras.")
+@click.option("--backend", default=DEFAULT_BACKEND, show_default=True,
+              help=f"One of: {', '.join(available())}.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the source here.")
 @click.option("--flat", is_flag=True, help="One line per node, no classes per block (for debugging).")
 def build(spec, sets, backend, output, flat):
@@ -104,11 +106,13 @@ def schema():
 def ops():
     """List the primitive ops and their arguments."""
     from .compiler.ops import REGISTRY
+    from .plugins import OWNER, check
 
+    check()
     for name, op in sorted(REGISTRY.items()):
         args = ", ".join(f"{a}{'' if a in op.required else '=' + repr(op.defaults.get(a))}"
                          for a in op.args)
-        click.echo(f"{name:18} {args}")
+        click.echo(f"{name:18} {args}" + (f"  [plug-in {OWNER[name]}]" if name in OWNER else ""))
         if op.doc:
             click.echo(f"{'':18} {op.doc}")
 

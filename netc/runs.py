@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .backends import DEFAULT_BACKEND
 from .compiler.ir import Graph
 from .compiler.lint import lint
 from .spec.errors import SpecError
@@ -16,7 +17,7 @@ IR_FILE = RunFolder.IR
 MAX_IR_BYTES = 64 * 2**20
 
 
-def model_source(graph: Graph, spec_text: str, backend: str = "torch"):
+def model_source(graph: Graph, spec_text: str, backend: str = DEFAULT_BACKEND):
     """What a trainer needs to train ``graph`` with ``backend`` (netc.build's default)."""
     from . import build
     from .train import ModelSource

@@ -114,7 +114,7 @@ FRAMEWORKS = {"torch", "tensorflow", "keras"}
 # Backend-specific by design: the backends, and each backend's training modules.
 BACKEND_SPECIFIC = re.compile(r"netc/backends/.*|netc/train/(torch|keras)_\w+\.py")
 # These still spell the default backend as a literal instead of netc.backends.DEFAULT_BACKEND.
-DEFAULT_SPELLED = {"netc/__init__.py", "netc/cli.py", "netc/commands/train.py", "netc/runs.py"}
+DEFAULT_SPELLED = {"netc/commands/train.py"}
 
 
 def _modules():
