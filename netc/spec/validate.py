@@ -11,7 +11,8 @@ from jsonschema.exceptions import best_match
 from .errors import Location, SpecError, did_you_mean
 from .loader import key_location, location_of
 from ..compiler.ops.schema_types import EXPR
-from .schema import SCHEMA_PATH, library_schema
+from ..plugins import LOADED
+from .schema import SCHEMA_PATH, build_schema, library_schema
 
 
 def _is_integer(checker, value) -> bool:
@@ -32,6 +33,8 @@ _Validator = jsonschema.validators.extend(
 
 @lru_cache(maxsize=None)
 def _validator(kind: str):
+    if kind == "spec" and LOADED:  # plug-in ops: the schema composed from the live registry
+        return _Validator(build_schema())
     schema = json.loads(SCHEMA_PATH.read_text()) if kind == "spec" else library_schema()
     return _Validator(schema)
 

@@ -201,3 +201,7 @@ EMITTERS = {
     "scale": _layer("layers.Rescaling({factor})"),  # x * factor (+ 0.0)
     "gated_sum": _layer("GatedSum()", "GatedSum"),
 }
+
+# Ops from installed plug-ins (entry-point group netc.ops), beside netc's own.
+from ...plugins import emitters as _plugin_emitters  # noqa: E402
+EMITTERS.update(_plugin_emitters("keras"))

@@ -164,3 +164,7 @@ class DropPath(nn.Module):
         return x * mask if self.scale == "test" else x * mask / keep
 ''',
 }
+
+# Ops from installed plug-ins (entry-point group netc.ops), beside netc's own.
+from ...plugins import emitters as _plugin_emitters  # noqa: E402
+EMITTERS.update(_plugin_emitters("torch"))

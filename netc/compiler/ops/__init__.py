@@ -67,13 +67,17 @@ def fmt(shape: Shape) -> str:
 
 
 def _load_all() -> None:
-    """Import every op module in this package; each registers its ops on import."""
+    """Import every op module in this package (each registers its ops on import), then the
+    installed plug-ins' ops (entry-point group `netc.ops`, netc/plugins.py)."""
     import importlib
     import pkgutil
 
+    from ...plugins import load_plugins
+
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name not in ("schema_types", "attr_types"):
+        if info.name not in ("schema_types", "attr_types", "initializers"):
             importlib.import_module(f"{__name__}.{info.name}")
+    load_plugins(REGISTRY, register)
 
 
 _load_all()
