@@ -71,6 +71,24 @@ def apply_augmentation(images: torch.Tensor, draw: AugmentationDraw, padding: in
     return images
 
 
+def in_layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``images`` with exactly the strides of the recipe's memory format.
+
+    The crop's gather leaves a batch laid out channels-last, and a convolution's weight
+    gradient follows its input's layout: a channels-last batch into a contiguous model gives
+    gradients whose strides differ from their parameters' (DDP then warns "grad strides do not
+    match bucket view strides" and copies every gradient). ``contiguous()`` alone keeps such a
+    one-channel batch as it is (a size-1 dimension's stride does not count for contiguity, but
+    the convolution reads it), so the strides are compared in full."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    batch, channels, height, width = images.shape
+    wanted = ((channels * height * width, 1, width * channels, channels) if channels_last
+              else (channels * height * width, height * width, width, 1))
+    if images.stride() == wanted:
+        return images
+    return images.clone(memory_format=layout)
+
+
 class DeviceSplit:
     """One split of a data set held on the device in its raw dtype (uint8 stays uint8)."""
 
@@ -94,9 +112,7 @@ class DeviceSplit:
         if augmentation is not None and draw is not None:
             images = apply_augmentation(images, draw, augmentation.padding)
         images = (images - self.mean) / self.std
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images, self.labels[indices]
+        return in_layout(images, self.channels_last), self.labels[indices]
 
 
 def rank_rows(global_batch: int, rank: int, world_size: int) -> slice:
