@@ -22,6 +22,7 @@ SECTIONS = {
     "keras_apps": ("total", lambda e: f"`keras.applications.{e['application']}`"),
     "paper": ("params", lambda e: e["source"]),
     "demo": ("params", lambda e: e["purpose"]),
+    "segmentation": ("params", lambda e: e["source"]),
 }
 
 ROW = re.compile(r"\| \[(?P<spec>[^\]]+)\]\(examples/(?P<link>[^)]+)\) \| (?P<ref>.+) \| (?P<count>[^|]+) \|")

@@ -15,7 +15,8 @@ from netc.crosscheck import numeric_check, param_diff
 SPECS = example_specs()
 # Smallest sizes at which each family's every layer still sees a map larger than 1x1 where the
 # flatten order matters, and which its pooling arithmetic accepts.
-SIZES = {"inception": 96, "googlenet": 96, "xception": 96, "alexnet": 96}
+SIZES = {"inception": 96, "googlenet": 96, "xception": 96, "alexnet": 96,
+         "unet.yaml": 188}  # U-Net's unpadded convolutions take 16k + 124 (k >= 4) only
 
 
 def size_for(spec: str, shape: list[int]):

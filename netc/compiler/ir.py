@@ -29,6 +29,12 @@ class Param:
         return n
 
 
+def param_key(node: str, param: str) -> str:
+    """A parameter's weight key: `node.param`, or the node's own name for a parameter with an
+    empty name (a node that is itself a parameter, such as ViT's `class_token`)."""
+    return f"{node}.{param}" if param else node
+
+
 @dataclass
 class Node:
     name: str
@@ -111,6 +117,14 @@ class Graph:
 
     def __contains__(self, name: str) -> bool:
         return name in self._index or name == self.input_name
+
+    def value_of(self, name: str) -> str | None:
+        """The value `name` stands for: a node, the input, or a namespace's last node (the output
+        of `layer3` is its last block's last layer); None when nothing is called that."""
+        if name in self:
+            return name
+        prefix = name + "."
+        return next((n.name for n in reversed(self.nodes) if n.name.startswith(prefix)), None)
 
     def shape_of(self, name: str) -> list[int]:
         return self.input_shape if name == self.input_name else self._index[name].shape

@@ -73,7 +73,7 @@ def residual(ex, args, x, scope, ns, loc):
         return _then(ex, args, y, scope, ns)
     inputs = [s, y] if merge == "concat" else [y, s]
     try:
-        out = ex.builder.add(f"{ns}.{merge}", merge, {}, inputs, loc)
+        out = ex.builder.add(_fresh(ex, f"{ns}.{merge}"), merge, {}, inputs, loc)
     except ShapeError as exc:
         if s != x or exc.hint:
             raise
@@ -134,7 +134,8 @@ def parallel(ex, args, x, scope, ns, loc):
 
 
 def _fresh(ex, name):
-    """`name`, or `name1`, `name2`, ... when a nested parallel with an empty name took it."""
+    """`name`, or `name1`, `name2`, ... when a nested parallel or a residual with an empty name
+    took it (ViT's encoder block holds two residuals side by side)."""
     k, out = 0, name
     while out in ex.graph:
         k += 1
@@ -261,19 +262,27 @@ def dag(ex, args, x, scope, ns, loc):
             raise SpecError(f"dag node '{name}' is defined twice", node_loc)
         sources = node.get("from", [list(values)[-1]])
         sources = [sources] if isinstance(sources, str) else sources
+        inputs = []
         for k, src in enumerate(sources):
-            if src not in values:
+            # a dag node of its own, or a layer (namespace) of the network made before the dag:
+            # U-Net's skips and a segmentation model's auxiliary head read `backbone.layer3`
+            value = values.get(src) or ex.graph.value_of(src)
+            if value is None:
                 where = location_of(node["from"], k) if isinstance(node.get("from"), list) else None
                 raise SpecError(f"dag node '{name}' reads '{src}', which is not defined before it",
                                 where or location_of(node, "from"), did_you_mean(src, values))
-        inputs = [values[s] for s in sources]
-        full = f"{ns}.{name}"
-        if len(inputs) > 1:
-            merge = node.get("merge")
-            if merge is None:
-                raise SpecError(f"dag node '{name}' has {len(inputs)} inputs and needs "
-                                "'merge: add | concat | mul'", node_loc)
-            inputs = [ex.builder.add(f"{full}.{merge}", merge, {}, inputs, node_loc)]
+            inputs.append(value)
+        full = f"{ns}.{name}" if ns else name  # a dag named "" adds no level
+        merge = node.get("merge")
+        if merge is None and len(inputs) > 1:
+            raise SpecError(f"dag node '{name}' has {len(inputs)} inputs and needs "
+                            "'merge: add | concat | mul' (or another op that reads several)",
+                            node_loc)
+        if merge is not None:  # `concat`, or an op with arguments: `{resize: {mode: bilinear}}`
+            from .expand import split_item
+
+            key, margs = split_item(merge, location_of(node, "merge") or node_loc)
+            inputs = [ex.op(key, margs, inputs[0], scope, f"{full}.{key}", node_loc, inputs)]
         values[name] = ex.items(node.get("body") or LocList(), inputs[0], scope.child(full))
     output = args.get("output", nodes[-1]["name"])
     if output not in values:

@@ -37,6 +37,14 @@ def _args(properties: dict, required=()) -> dict:
             "required": list(required), "additionalProperties": False}
 
 
+def _dag_merge() -> dict:
+    """An op that reads a dag node's several inputs: its name, or `{op: {args}}`."""
+    multi = sorted(name for name, op in REGISTRY.items() if op.arity != 1)
+    return {"anyOf": [{"enum": multi}, {
+        "type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": multi},
+        "properties": {name: {"$ref": f"#/$defs/args/{name}"} for name in multi}}]}
+
+
 COMBINATORS = {
     "seq": _args({"body": ITEMS, "numbering": {
         "enum": ["nested", "flat"],
@@ -73,7 +81,7 @@ COMBINATORS = {
                            "from": {"anyOf": [{"type": "string"},
                                               {"type": "array", "items": {"type": "string"},
                                                "minItems": 1}]},
-                           "merge": {"enum": ["add", "concat", "mul"]}, "body": ITEMS}}},
+                           "merge": _dag_merge(), "body": ITEMS}}},
         "output": {"type": "string"}}, ["nodes"]),
 }
 

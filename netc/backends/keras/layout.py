@@ -61,3 +61,8 @@ def rules_for(node) -> dict[str, Slot]:
         raise UnsupportedOp(f"the keras backend has no weight layout for op '{node.op}' "
                             f"({node.name}), which has parameters")
     return make(node.attrs)
+
+# Transposed convolution: torch (in, out, H, W) <-> Keras Conv2DTranspose (H, W, out, in).
+RULES["conv_transpose2d"] = lambda attrs: {
+    "weight": Slot("kernel", lambda w: w.transpose(2, 3, 1, 0), lambda k: k.transpose(3, 2, 0, 1)),
+    "bias": Slot("bias", _same, _same)}

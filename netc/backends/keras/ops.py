@@ -205,3 +205,5 @@ EMITTERS = {
 # Ops from installed plug-ins (entry-point group netc.ops), beside netc's own.
 from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("keras"))
+from .ops_dense import EMITTERS as _DENSE  # noqa: E402  (dense prediction)
+EMITTERS.update(_DENSE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...compiler.ir import Graph
 from ..base import Namer, UnsupportedOp, at_node, class_name, last_uses
 from ..render import ident, lit
+from .init import init_lines
 from .text import module_text
 from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS
 
@@ -68,7 +69,8 @@ def emit_flat(graph: Graph) -> str:
         var[node.name], producer[node.name] = out, node.op
     outputs = ", ".join(var[o] for o in graph.outputs)
     body.append(f"return {outputs}")
-    return _module_text(graph, tree.lines, body, [HELPERS[h] for h in sorted(used_helpers)])
+    return _module_text(graph, tree.lines + init_lines(graph), body,
+                        [HELPERS[h] for h in sorted(used_helpers)])
 
 
 def _module_text(graph, init_lines, forward_lines, helpers) -> str:

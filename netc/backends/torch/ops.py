@@ -168,3 +168,5 @@ class DropPath(nn.Module):
 # Ops from installed plug-ins (entry-point group netc.ops), beside netc's own.
 from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("torch"))
+from .ops_dense import EMITTERS as _DENSE, HELPERS as _DENSE_HELPERS  # noqa: E402  (dense prediction)
+EMITTERS.update(_DENSE), HELPERS.update(_DENSE_HELPERS)

@@ -19,6 +19,7 @@ from ..base import Namer, UnsupportedOp, at_node, class_name
 from ..generalise import Generalised, generalise, quantities
 from ..instances import Instance, Scope, all_instances, find_instances, instance_scope, model_scope
 from ..render import holes, ident, lit
+from .init import init_lines
 from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS
 from .text import module_text
 from .tree import (MODULE_ATTRS, Call, Group, Leaf, Tree, constructor, layout, reference, safe_attr,
@@ -330,6 +331,7 @@ def emit_structured(graph: Graph) -> str:
     body = writer.run()
     model = class_name(graph.name)
     init, forward, base = _class_sections(body)
+    init += "".join("\n        " + line for line in init_lines(graph))
     classes = "".join("\n\n" + text for text in writer.classes)
     classes += (f"\n\nclass {ident(model)}({base}):\n    def __init__(self):\n{init}\n\n"
                 f"    def forward(self, x):\n{forward}\n")

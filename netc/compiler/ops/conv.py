@@ -6,6 +6,7 @@ import math
 from ...spec.errors import ShapeError
 from . import OpDef, fmt, register, spatial
 from .attr_types import CHANNELS, FLAG, PAIR as PAIR_T, PROBABILITY, SIDES, Float
+from .initializers import DEFAULT, INIT, INIT_ARG, resolve_init
 from .schema_types import BOOL, CHANNELS_ARG, EPS, MOMENTUM, PADDING, PAIR
 
 
@@ -54,7 +55,7 @@ def _conv_resolve(args, in_shapes):
                          f"and output channels ({args['out']})")
     return {"in_channels": c, "out_channels": args["out"], "kernel": kernel, "stride": stride,
             "padding": explicit_padding(args["pad"], (h, w), kernel, stride, dilation),
-            "dilation": dilation, "groups": groups, "bias": args["bias"]}
+            "dilation": dilation, "groups": groups, "bias": args["bias"], **_inits(args, "conv2d")}
 
 
 def _conv_infer(attrs, in_shapes):
@@ -73,33 +74,46 @@ def _conv_macs(attrs, in_shapes, out):
     return out[0] * out[1] * out[2] * (attrs["in_channels"] // attrs["groups"]) * kh * kw
 
 
+# Initialisers: the weight's (`init`) and the bias's (`bias_init`), see initializers.py.
+INIT_ARGS = {"init": INIT_ARG, "bias_init": INIT_ARG}
+INIT_ATTRS = {"init": INIT, "bias_init": INIT}
+
+
+def _inits(args, op: str) -> dict:
+    return {"init": resolve_init(args["init"], f"{op} init"),
+            "bias_init": resolve_init(args["bias_init"], f"{op} bias_init")}
+
+
 register(OpDef(
     "conv2d", doc="2-D convolution; `groups: ${in.channels}` makes it depthwise",
     args={"out": CHANNELS_ARG, "kernel": PAIR, "stride": PAIR, "pad": PADDING, "dilation": PAIR,
-          "groups": CHANNELS_ARG, "bias": BOOL},
+          "groups": CHANNELS_ARG, "bias": BOOL, **INIT_ARGS},
     attrs={"in_channels": CHANNELS, "out_channels": CHANNELS, "kernel": PAIR_T, "stride": PAIR_T,
-           "padding": SIDES, "dilation": PAIR_T, "groups": CHANNELS, "bias": FLAG},
+           "padding": SIDES, "dilation": PAIR_T, "groups": CHANNELS, "bias": FLAG, **INIT_ATTRS},
     required=("out", "kernel"),
-    defaults={"stride": 1, "pad": 0, "dilation": 1, "groups": 1, "bias": True},
+    defaults={"stride": 1, "pad": 0, "dilation": 1, "groups": 1, "bias": True,
+              "init": DEFAULT, "bias_init": DEFAULT},
     resolve=_conv_resolve, infer=_conv_infer, params=_conv_params, macs=_conv_macs))
 
 
 def _linear_resolve(args, in_shapes):
-    if len(in_shapes[0]) != 1:
+    if len(in_shapes[0]) not in (1, 2):  # a vector, or each token of a sequence (tokens.py)
         raise ShapeError(f"linear needs a flat input, got {fmt(in_shapes[0])}",
                          hint="put 'flatten' or 'global_avgpool' before it")
-    return {"in_features": in_shapes[0][0], "out_features": args["out"], "bias": args["bias"]}
+    return {"in_features": in_shapes[0][-1], "out_features": args["out"], "bias": args["bias"],
+            **_inits(args, "linear")}
 
 
 register(OpDef(
     "linear", doc="fully connected layer",
-    args={"out": CHANNELS_ARG, "bias": BOOL}, required=("out",), defaults={"bias": True},
-    attrs={"in_features": CHANNELS, "out_features": CHANNELS, "bias": FLAG},
+    args={"out": CHANNELS_ARG, "bias": BOOL, **INIT_ARGS}, required=("out",),
+    defaults={"bias": True, "init": DEFAULT, "bias_init": DEFAULT},
+    attrs={"in_features": CHANNELS, "out_features": CHANNELS, "bias": FLAG, **INIT_ATTRS},
     resolve=_linear_resolve,
-    infer=lambda a, s: [a["out_features"]],
+    infer=lambda a, s: [*s[0][:-1], a["out_features"]],
     params=lambda a, s: [("weight", [a["out_features"], a["in_features"]], "weight")]
     + ([("bias", [a["out_features"]], "bias")] if a["bias"] else []),
-    macs=lambda a, s, o: a["in_features"] * a["out_features"]))
+    macs=lambda a, s, o: (s[0][0] if len(s[0]) == 2 else 1) * a["in_features"] * a["out_features"]))
 
 
 def _bn_params(attrs, in_shapes):
@@ -112,10 +126,12 @@ def _bn_params(attrs, in_shapes):
 register(OpDef(
     "batchnorm",
     doc="batch normalisation over channels; momentum in torch's convention (0.1 == Keras 0.9)",
-    args={"eps": EPS, "momentum": MOMENTUM, "scale": BOOL, "center": BOOL},
+    args={"eps": EPS, "momentum": MOMENTUM, "scale": BOOL, "center": BOOL, **INIT_ARGS},
     attrs={"num_features": CHANNELS, "eps": Float(0.0, 1.0, lo_open=True), "momentum": PROBABILITY,
-           "scale": FLAG, "center": FLAG},
-    defaults={"eps": 1e-5, "momentum": 0.1, "scale": True, "center": True},
+           "scale": FLAG, "center": FLAG, **INIT_ATTRS},
+    defaults={"eps": 1e-5, "momentum": 0.1, "scale": True, "center": True,
+              "init": {"kind": "ones"}, "bias_init": {"kind": "zeros"}},  # torch's and Keras's
     resolve=lambda a, s: {"num_features": s[0][0], "eps": float(a["eps"]),
-                          "momentum": float(a["momentum"]), "scale": a["scale"], "center": a["center"]},
+                          "momentum": float(a["momentum"]), "scale": a["scale"], "center": a["center"],
+                          **_inits(a, "batchnorm")},
     infer=lambda a, s: list(s[0]), params=_bn_params))

@@ -1,0 +1,128 @@
+"""The initialisation statements at the end of the emitted model's __init__.
+
+Written as torchvision writes its own (`for m in self.modules(): if isinstance(m, nn.Conv2d):
+nn.init.kaiming_normal_(...)`): one loop over the modules holds, per module class, the
+initialiser most of its nodes declare; a node that declares another gets a line of its own,
+reaching its module by IR name. Initialisers that equal what torch's constructor already does
+(`default`, batch norm's ones and zeros) are not written, so a spec that declares none emits none.
+A class is given to the loop only when no node of another op constructs it (a plug-in that builds
+an nn.Linear keeps its own initialisation); otherwise its nodes are written one by one.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from ...compiler.ir import Graph
+from ...compiler.ops.initializers import fans
+from ..render import lit
+from .ops import EMITTERS
+
+# op -> (module classes per input rank, the initialisers torch's constructor applies per param)
+_OPS = {
+    "conv2d": ({3: "nn.Conv2d"}, {"weight": "default", "bias": "default"}),
+    "linear": ({1: "nn.Linear"}, {"weight": "default", "bias": "default"}),
+    "batchnorm": ({3: "nn.BatchNorm2d", 1: "nn.BatchNorm1d"}, {"weight": "ones", "bias": "zeros"}),
+}
+_ATTR = {"weight": "init", "bias": "bias_init"}
+_KAIMING_DEFAULTS = {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}
+
+
+def init_lines(graph: Graph) -> list[str]:
+    """Statements (unindented) that initialise the model's parameters; [] when torch's own
+    construction already gives what the graph declares."""
+    loop: list[tuple[str, list[str]]] = []
+    single: list[str] = []
+    for op, (classes, built) in _OPS.items():
+        nodes = [n for n in graph.nodes if n.op == op]
+        if not nodes:
+            continue
+        shared = _loop_classes(graph, op, nodes, classes)
+        rules = []
+        for param, attr in _ATTR.items():
+            having = [n for n in nodes if param in {p.name for p in n.params}]
+            if not having:
+                continue
+            common = _most_common([n.attrs[attr] for n in having]) if shared else None
+            if common is not None and len(having) == len(nodes) and not _is_built(common, op, param):
+                rules.append(_statement(common, f"m.{param}", None))
+            else:
+                common = {"kind": built[param]}
+            for node in having:
+                init = node.attrs[attr]
+                if _key(init) != _key(common) and not (common["kind"] == built[param]
+                                                        and _is_built(init, op, param)):
+                    ref = f"self.get_submodule({lit(node.name)}).{param}"
+                    single.append(_statement(init, ref, node, op, param))
+        if rules:
+            loop.append((shared, rules))
+    lines = []
+    if loop:
+        lines.append("for m in self.modules():")
+        for k, (cls, rules) in enumerate(loop):
+            lines.append(f"    {'if' if k == 0 else 'elif'} isinstance(m, {cls}):")
+            lines += ["        " + r for r in rules]
+    return lines + single
+
+
+def _loop_classes(graph, op, nodes, classes) -> str | None:
+    """The isinstance target for `op`'s modules, or None when another op builds the same class."""
+    used = sorted({classes[len(graph.shape_of(n.inputs[0]))] for n in nodes
+                   if len(graph.shape_of(n.inputs[0])) in classes})
+    if not used:
+        return None
+    for node in graph.nodes:
+        if node.op == op or node.op not in EMITTERS:
+            continue
+        ctor, _ = EMITTERS[node.op](node, "m", ["v"] * len(node.inputs), False)
+        if ctor and any(ctor.startswith(c + "(") for c in used):
+            return None
+    return used[0] if len(used) == 1 else "(" + ", ".join(used) + ")"
+
+
+def _is_built(init: dict, op: str, param: str) -> bool:
+    return init["kind"] in ("default", _OPS[op][1][param])
+
+
+def _key(init: dict) -> tuple:
+    return tuple(sorted(init.items()))
+
+
+def _most_common(inits: list[dict]) -> dict:
+    counts = Counter(_key(i) for i in inits)
+    best = max(counts.values())
+    return next(i for i in inits if counts[_key(i)] == best)
+
+
+def _statement(init: dict, tensor: str, node, op: str | None = None, param: str | None = None) -> str:
+    kind = init["kind"]
+    if kind == "default" or (op is not None and kind == _OPS[op][1][param]):
+        return _torch_default(tensor, node, op, param)
+    if kind in ("zeros", "ones"):
+        return f"nn.init.{kind}_({tensor})"
+    if kind == "constant":
+        return f"nn.init.constant_({tensor}, {lit(init['value'])})"
+    if kind == "normal":
+        return f"nn.init.normal_({tensor}, {lit(init['mean'])}, {lit(init['std'])})"
+    if kind == "trunc_normal":
+        return (f"nn.init.trunc_normal_({tensor}, mean={lit(init['mean'])}, std={lit(init['std'])}, "
+                f"a={lit(init['a'])}, b={lit(init['b'])})")
+    if kind == "uniform":
+        return f"nn.init.uniform_({tensor}, {lit(init['low'])}, {lit(init['high'])})"
+    if kind.startswith("kaiming"):
+        opts = "".join(f", {k}={lit(init[k])}" for k, v in _KAIMING_DEFAULTS.items()
+                       if init[k] != v and not (k == "a" and init["nonlinearity"] != "leaky_relu"))
+        return f"nn.init.{kind}_({tensor}{opts})"
+    gain = f", gain={lit(init['gain'])}" if init["gain"] != 1.0 else ""
+    return f"nn.init.{kind}_({tensor}{gain})"  # xavier_normal, xavier_uniform
+
+
+def _torch_default(tensor: str, node, op: str, param: str) -> str:
+    """What torch's constructor does, written out for one node whose class the loop changes."""
+    if op == "batchnorm":
+        return f"nn.init.{'ones' if param == 'weight' else 'zeros'}_({tensor})"
+    if param == "weight":  # nn.Conv2d and nn.Linear reset_parameters
+        return f"nn.init.kaiming_uniform_({tensor}, a={lit(math.sqrt(5.0))})"
+    weight = next(p.shape for p in node.params if p.name == "weight")
+    bound = 1.0 / math.sqrt(fans(weight)[0])
+    return f"nn.init.uniform_({tensor}, {lit(-bound)}, {lit(bound)})"

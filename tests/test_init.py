@@ -1,0 +1,95 @@
+"""Reference initialisation: a torchvision network built by netc starts from the distribution its
+builder draws (torchvision/models/<family>.py, `_init_weights` or the loop in `__init__`).
+
+Per parameter, the emitted model's mean and standard deviation are compared with a freshly built
+reference's. Both are samples of n values from one distribution of standard deviation s; for the
+distributions involved (normal, truncated normal, uniform) the kurtosis is at most 3, so the
+standard error of a sample standard deviation is at most s / sqrt(2n) and of a mean s / sqrt(n).
+Two independent samples differ by at most sqrt(2) of that times z; z = 6 puts the chance of a
+false alarm over the few hundred parameters checked below 1e-6, and still rejects PyTorch's
+default initialisation for every convolution of more than ~3,000 values (std 0.072 against
+0.177 for ResNet-50's layer1.0.conv1: a 59% difference against a 9% bound).
+Constants (batch norm's ones and zeros, zero biases) must be equal exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+import netc
+
+Z = 6.0
+
+# spec -> (builder, kwargs, input size): the references' constructors as REFERENCES.yaml has
+# them, with GoogLeNet's and Inception-v3's own initialisation switched on.
+CASES = {
+    "resnet50": ("resnet50", {}, 64),
+    "densenet121": ("densenet121", {}, 64),
+    "mobilenet_v2": ("mobilenet_v2", {}, 64),
+    "vgg16": ("vgg16", {}, 64),
+    "googlenet": ("googlenet", {"aux_logits": False, "init_weights": True}, 64),
+    "inception_v3": ("inception_v3", {"aux_logits": False, "init_weights": True}, 75),
+}
+
+
+def statistics_problems(ours: dict, reference: dict) -> list[str]:
+    """Each parameter whose sample mean or standard deviation differs from the reference's
+    by more than the bound above."""
+    assert ours.keys() == reference.keys()
+    problems = []
+    for key, ref in reference.items():
+        a, b = ours[key].double().flatten(), ref.double().flatten()
+        n, s = b.numel(), b.std().item() if b.numel() > 1 else 0.0
+        if s == 0.0:
+            if not torch.equal(a, b):
+                problems.append(f"{key}: expected the constant {b[0].item()}")
+            continue
+        std_bound = Z * math.sqrt(2) * s / math.sqrt(2 * n)
+        mean_bound = Z * math.sqrt(2) * s / math.sqrt(n)
+        sa, ma, mb = a.std().item(), a.mean().item(), b.mean().item()
+        if abs(sa - s) > std_bound or abs(ma - mb) > mean_bound:
+            problems.append(f"{key} (n={n}): std {sa:.5f} vs {s:.5f} (bound {std_bound:.5f}), "
+                            f"mean {ma:.5f} vs {mb:.5f} (bound {mean_bound:.5f})")
+    return problems
+
+
+def _state(model) -> dict:
+    return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def _reference(builder, kwargs) -> dict:
+    torch.manual_seed(1)
+    return _state(getattr(torchvision.models, builder)(weights=None, **kwargs))
+
+
+@pytest.mark.parametrize("spec", sorted(CASES))
+def test_weight_statistics_match_the_reference_builder(spec):
+    builder, kwargs, size = CASES[spec]
+    torch.manual_seed(0)
+    ours = _state(netc.build(f"examples/{spec}.yaml", "torch", {"size": size}))
+    problems = statistics_problems(ours, _reference(builder, kwargs))
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_the_comparison_rejects_pytorch_default_initialisation():
+    """GoogLeNet without its own initialisation keeps PyTorch's: every convolution of more than
+    a few thousand values is told apart from the reference's truncated normal."""
+    reference = _reference("googlenet", CASES["googlenet"][1])
+    torch.manual_seed(0)
+    plain = _state(torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False))
+    problems = statistics_problems(plain, reference)
+    big_convs = [k for k, v in reference.items() if k.endswith("conv.weight") and v.numel() > 3000]
+    assert big_convs and all(any(p.startswith(k + " ") for p in problems) for k in big_convs)
+
+
+def test_declared_initialisers_are_written_into_the_source():
+    source = netc.emit("examples/resnet50.yaml", "torch", {"size": 64})
+    assert ("        for m in self.modules():\n"
+            "            if isinstance(m, nn.Conv2d):\n"
+            "                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')\n"
+            ) in source
+    assert "nn.init" not in netc.emit("examples/alexnet.yaml", "torch", {"size": 96})
