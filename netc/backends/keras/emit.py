@@ -1,123 +1,15 @@
-"""IR -> readable Keras 3 source: a functional `keras.Model`, channels-last, one layer per node.
-
-Layer names are IR names with '.' written as '-': Keras accepts dots, but its torch backend keys
-variables by layer name in a torch ParameterDict, which refuses them. The mapping is reversible
-because IR names are dotted paths of letters, digits and '_' (the builder checks); `keras_name`
-refuses a hand-made name with '-' or '/' (Keras's path separator) rather than alias it.
-"""
+"""IR -> readable Keras 3 source: a functional `keras.Model`, channels-last, one layer per node,
+written as one function per block (`structured`) or, with `flat`, one statement per node."""
 from __future__ import annotations
 
-import netc
-
 from ...compiler.ir import Graph
-from ..base import Namer, UnsupportedOp, at_node, last_uses
-from ..render import ident, lit
-from .helpers import HELPERS
-from .ops import EMITTERS, Ctx
+from .flat import emit_flat
+from .names import ir_name, keras_name
+from .structured import emit_structured
+from .text import DEEP_GRAPH
 
-DEEP_GRAPH = 400  # nodes; past this the emitted model raises Python's recursion limit
-
-
-def keras_name(ir_name: str) -> str:
-    if "-" in ir_name or "/" in ir_name:
-        raise UnsupportedOp(f"'{ir_name}': the Keras backend writes node names with '.' as '-', so "
-                            "a node name may not contain '-' or '/'",
-                            hint="rename the node with letters, digits, '_' and '.'")
-    return ir_name.replace(".", "-")
-
-
-def ir_name(layer_name: str) -> str:
-    return layer_name.replace("-", ".")
-
-
-class _AuxNames:
-    """Unique Keras names for a node's auxiliary layers (its explicit ZeroPadding2D)."""
-
-    def __init__(self, graph: Graph):
-        self.used = {keras_name(n.name) for n in graph.nodes} | {keras_name(graph.input_name)}
-
-    def for_node(self, layer: str):
-        def make(suffix: str) -> str:
-            name, i = f"{layer}_{suffix}", 1
-            while name in self.used:
-                i += 1
-                name = f"{layer}_{suffix}{i}"
-            self.used.add(name)
-            return name
-        return make
-
-
-class _Variables:
-    """Python variables for node values, named after the node's scope (`layer1_0`, top level
-    `x`) and reused once the value they hold is dead; the model input keeps `inputs`."""
-
-    def __init__(self, graph: Graph):
-        self.namer = Namer(reserved=("inputs", "x", "keras", "layers", "ops"))
-        position = {n.name: i for i, n in enumerate(graph.nodes)}
-        end = len(graph.nodes)
-        self.dies_at = {v: (end if reader is None else position[reader])
-                        for v, reader in last_uses(graph).items()}
-        self.dies_at[graph.input_name] = end  # `inputs` is read again by keras.Model(...)
-        self.holds = {"inputs": graph.input_name}
-        self.by_scope = {"": "x"}
-        self.var = {graph.input_name: "inputs"}
-
-    def assign(self, node, index: int, owner: str) -> str:
-        name = self.by_scope.get(owner) or self.by_scope.setdefault(owner, self.namer(owner))
-        held = self.holds.get(name)
-        if held is not None and self.dies_at.get(held, -1) > index:
-            name = self.namer(owner or "x")  # the scope's variable is still needed
-        self.holds[name] = node.name
-        self.var[node.name] = name
-        return name
+__all__ = ["emit", "keras_name", "ir_name", "DEEP_GRAPH"]
 
 
 def emit(graph: Graph, flat: bool = False) -> str:
-    aux, helpers, body = _AuxNames(graph), set(), []
-    variables = _Variables(graph)
-    var = variables.var
-    scope = None
-    for index, node in enumerate(graph.nodes):
-        emitter = EMITTERS.get(node.op)
-        if emitter is None:
-            raise UnsupportedOp(f"the keras backend has no emitter for op '{node.op}' ({node.name})",
-                                 node.location)
-        layer = keras_name(node.name)
-        ctx = Ctx(layer, [var[i] for i in node.inputs], graph.shape_of(node.inputs[0]),
-                  aux.for_node(layer), helpers)
-        with at_node(node):
-            expr = emitter(node, ctx)
-        owner = node.name.rsplit(".", 1)[0] if "." in node.name else ""
-        if owner != scope and owner:
-            body.append(f"# {owner}")
-        scope = owner
-        body.append(f"{variables.assign(node, index, owner)} = {expr}")
-    outputs = ", ".join(var[o] for o in graph.outputs)
-    outputs = outputs if len(graph.outputs) == 1 else f"[{outputs}]"
-    body.append(f"return keras.Model(inputs, {outputs}, name={lit(keras_name(graph.name))})")
-    return _module_text(graph, body, [HELPERS[h] for h in sorted(helpers)])
-
-
-def _module_text(graph: Graph, body: list[str], helpers: list[str]) -> str:
-    c, *hw = graph.input_shape
-    shape = ", ".join(map(lit, [*hw, c]))
-    lines = "\n".join("    " + line for line in body)
-    # Keras walks a functional graph recursively (building, calling, serialising): a network of
-    # thousands of layers, such as ResNet-1202, needs a deeper Python stack than the default.
-    deep = len(graph.nodes) > DEEP_GRAPH
-    head = "import sys\n\n" if deep else ""
-    grow = "    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * %d))\n" % len(graph.nodes) \
-        if deep else ""
-    return f'''"""{ident(graph.name)}, generated by netc {netc.__version__} (IR {graph.content_hash()}).
-
-Input: a batch of shape (N, {shape}), channels-last. Parameters: {graph.trainable:,} trainable.
-Layer names are the IR's node names with '.' written as '-'. Edit the spec, not this file.
-"""
-{head}import keras
-from keras import layers, ops
-{"".join(helpers)}
-
-def build_model():
-{grow}    inputs = keras.Input(shape=({shape}), name={lit(keras_name(graph.input_name))})
-{lines}
-'''
+    return emit_flat(graph) if flat else emit_structured(graph)

@@ -1,0 +1,204 @@
+"""IR -> Keras source that reads like keras.applications: one function per block (and per
+structural variant of it), `def block(x, filters, stride=1, *, name)`, whose arguments are what
+differs between its instances; runs of like blocks (a stage table's rows) as `for` loops.
+
+Each instance's body is written once with holes for its values (`render.holes`). Layer names
+inside it are the instance's name plus a fixed suffix, so they are written `name + '-1_conv'`;
+instances of a block whose texts then agree share a function, and `generalise` turns the other
+holes into literals or expressions over the function's arguments. Instances are written innermost
+first, so a function's text already holds its children's calls.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ...compiler.ir import Graph
+from ..base import Namer
+from ..generalise import IN_CHANNELS, Argument, generalise, quantities
+from ..instances import Instance, Scope, all_instances, find_instances, instance_scope, model_scope
+from ..render import HOLE, hole, holes, ident, lit
+from .helpers import HELPERS
+from .loops import Call, find_run, run_lines
+from .names import SEP, AuxNames, keras_name
+from .text import model_text, node_expr, shortcut_first
+
+_NAMES = ("x", "name", "i", "inputs", "keras", "layers", "ops", "sys", "str", "range")
+
+
+def _reserved() -> tuple:
+    """Names a function, argument or variable may not take: the source's own, and the helper
+    layer classes (op plug-ins add theirs to HELPERS at import)."""
+    return (*_NAMES, *HELPERS)
+
+
+@dataclass
+class _Variant:
+    block: str
+    instances: list
+    texts: list
+    matrix: list
+    keys: list  # the first-level names of the scope's items
+
+
+class _Writer:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.aux = AuxNames(graph)
+        self.helpers: set = set()
+        self.functions: list[str] = []
+        self.calls: dict[str, Call] = {}  # instance name -> how its parent calls it
+        self.function_names = Namer(reserved=_reserved())
+        self.swapped = shortcut_first(graph)
+
+    def run(self) -> list[str]:
+        top = find_instances(self.graph)
+        by_height = defaultdict(list)
+        for instance in all_instances(top):
+            by_height[_height(instance)].append(instance)
+        for height in sorted(by_height):
+            self.write_functions(by_height[height], top)
+        scope = model_scope(self.graph, top)
+        body = _Body(self, scope, "inputs", top_level=True)
+        lines = body.lines()
+        outputs = [body.var[o] for o in scope.output]
+        model = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+        return lines + [f"return keras.Model(inputs, {model}, "
+                        f"name={lit(keras_name(self.graph.name))})"]
+
+    def write_functions(self, instances: list[Instance], top: list[Instance]) -> None:
+        variants: dict[tuple, _Variant] = {}
+        for instance in instances:
+            scope = instance_scope(self.graph, instance)
+            with holes() as values:
+                body = _Body(self, scope, "x", top_level=False)
+                lines = body.lines()
+                lines.append(f"return {body.var[scope.output[0]]}")
+            text, values = _relative_names(_indent(lines), values, keras_name(instance.name))
+            key = (instance.block, text)
+            if key not in variants:
+                keys = [item.local.split(".")[0] for item in scope.items]
+                variants[key] = _Variant(instance.block, [], text, [], keys)
+            variants[key].instances.append(instance)
+            variants[key].matrix.append(values)
+        common: dict[str, set] = {}
+        for variant in variants.values():
+            common.setdefault(variant.block, set(variant.keys)).intersection_update(variant.keys)
+        top_ids = {id(i) for i in top}
+        for variant in variants.values():
+            extra = [k for k in variant.keys if k not in common[variant.block]]
+            name = self.function_names(variant.block + ("_" + extra[0] if extra else ""))
+            self.finish(name, variant, top_ids)
+
+    def finish(self, name: str, variant: _Variant, top_ids: set) -> None:
+        instances = variant.instances
+        named = [q for q in quantities(instances, lambda i: i.args, lambda i: i.in_shape[0])
+                 if q[0] != IN_CHANNELS]  # Keras layers take their input's channels as given
+        general = generalise(variant.texts, variant.matrix, named,
+                             reserved=(*_reserved(), *self.function_names.used,
+                                       *_variables(variant.texts)))
+        params = ["x"] + [ident(a.name) + (f"={lit(a.default)}" if a.has_default else "")
+                          for a in general.arguments] + ["*", "name"]
+        body = general.fill(variant.texts, {a.name: a.name for a in general.arguments})
+        self.functions.append(f"\n\ndef {ident(name)}({', '.join(params)}):\n"
+                              f'    """The spec\'s block `{ident(variant.block)}`."""\n{body}\n')
+        for k, instance in enumerate(instances):
+            self.calls[instance.name] = Call(name, [(a, a.values[k]) for a in general.arguments],
+                                             id(instance) in top_ids)
+
+
+class _Body:
+    """The statements of one scope: one per node or child call, a loop per run of like calls.
+    A value's variable is reused once the value is dead; the model's input keeps `inputs`."""
+
+    def __init__(self, writer: _Writer, scope: Scope, input_var: str, top_level: bool):
+        self.w, self.scope, self.top_level = writer, scope, top_level
+        self.var = {scope.input: input_var}
+        self.live = {input_var: scope.input}
+        items = scope.items
+        self.last = {}
+        for k, item in enumerate(items):
+            for src in item.inputs:
+                self.last[src] = k
+        for out in scope.output:
+            self.last[out] = len(items)
+        if top_level:
+            self.last[scope.input] = len(items) + 1  # keras.Model(inputs, ...) reads it
+
+    def lines(self) -> list[str]:
+        items, out, k = self.scope.items, [], 0
+        while k < len(items):
+            run = find_run(items, k, self.w.calls, self.last)
+            if run:
+                target = self.assign(k, items[k], items[k + len(run) - 1].output)
+                source = self.var[items[k].inputs[0]]
+                out += ([] if target == source else [f"{target} = {source}"])
+                out += run_lines(run, target, [self.w.calls[r.instance.name] for r in run],
+                                 [keras_name(r.instance.name) for r in run])
+                k += len(run)
+                continue
+            item = items[k]
+            if item.instance is not None:
+                call = self.w.calls[item.instance.name]
+                expr = call.text(self.var[item.inputs[0]], lit(keras_name(item.instance.name)))
+            else:
+                expr = node_expr(self.w.graph, item.node, [self.var[i] for i in item.inputs],
+                                 self.w.aux, self.w.helpers, item.node.name in self.w.swapped)
+            out.append(f"{self.assign(k, item, item.output)} = {expr}")
+            k += 1
+        return out
+
+    def assign(self, k: int, item, output: str) -> str:
+        first = item.inputs[0]
+        if self.last.get(first) == k and item.inputs.count(first) == 1:
+            name = self.var[first]
+        else:
+            base = item.local.split(".")[0] if "." in item.local else "y"
+            name = self._free("x", k) or self._free(base, k, any_suffix=True)
+        self.var[output] = name
+        self.live[name] = output
+        return name
+
+    def _free(self, base: str, k: int, any_suffix: bool = False) -> str | None:
+        """`base` (or with `any_suffix`, `base_2`, ...) when it holds no value still to be read."""
+        base = Namer(reserved=_reserved())(base) if base not in ("x", "y") else base
+        n = 1
+        while True:
+            name = base if n == 1 else f"{base}_{n}"
+            held = self.live.get(name)
+            if held is None or self.last.get(held, -1) < k:
+                return ident(name)
+            if not any_suffix:
+                return None
+            n += 1
+
+
+def _relative_names(text: str, values: list, prefix: str) -> tuple[str, list]:
+    """Holes holding a layer name under `prefix` -> `name + '<suffix>'`; the rest renumbered."""
+    kept: list = []
+
+    def sub(match):
+        value = values[int(match.group(1))]
+        if isinstance(value, str) and value.startswith(prefix + SEP):
+            return f"name + {lit(value[len(prefix):])}"
+        kept.append(value)
+        return hole(len(kept) - 1)
+    return HOLE.sub(sub, text), kept
+
+
+def _indent(lines: list[str]) -> str:
+    return "\n".join("    " + line for line in lines)
+
+
+def _variables(text: str) -> set:
+    return {line.split(" = ", 1)[0].strip() for line in text.splitlines() if " = " in line}
+
+
+def _height(instance: Instance) -> int:
+    return 1 + max(map(_height, instance.children), default=-1)
+
+
+def emit_structured(graph: Graph) -> str:
+    writer = _Writer(graph)
+    body = writer.run()
+    return model_text(graph, body, writer.helpers, "".join(writer.functions))
