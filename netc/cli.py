@@ -38,6 +38,19 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+OUTPUTS = click.option(
+    "--outputs", help="Comma-separated layer or block names to output instead, in order "
+                      "(layer2,layer3,layer4: a feature extractor).")
+
+
+def _with_outputs(graph, outputs):
+    if not outputs:
+        return graph
+    from .compiler.outputs import select_outputs
+
+    return select_outputs(graph, [name.strip() for name in outputs.split(",")])
+
+
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @SET
@@ -53,13 +66,19 @@ def validate(spec, sets):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @SET
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def summary(spec, sets, as_json):
-    """Per-node output shapes, parameters and MACs, with totals."""
+@OUTPUTS
+def summary(spec, sets, as_json, outputs):
+    """Per-node output shapes, parameters and MACs, with totals, and each output's channels and
+    reduction."""
     from . import load
+    from .compiler.outputs import outputs_text
     from .report import summary_json, summary_text
 
-    graph = load(spec, overrides(sets))
-    click.echo(json.dumps(summary_json(graph), indent=1) if as_json else summary_text(graph))
+    graph = _with_outputs(load(spec, overrides(sets)), outputs)
+    if as_json:
+        click.echo(json.dumps({**summary_json(graph), "outputs": graph.meta.get("outputs")}, indent=1))
+    else:
+        click.echo(summary_text(graph) + "\n" + outputs_text(graph))
 
 
 @main.command()
@@ -69,13 +88,14 @@ def summary(spec, sets, as_json):
               help=f"One of: {', '.join(available())}.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the source here.")
 @click.option("--flat", is_flag=True, help="One line per node, no classes per block (for debugging).")
-def build(spec, sets, backend, output, flat):
+@OUTPUTS
+def build(spec, sets, backend, output, flat, outputs):
     """Emit standalone model source for a backend."""
-    from . import emit
+    from . import emit, load
     from .spec.document import load_document
 
     params = overrides(sets)
-    source = emit(spec, backend, params, flat=flat)
+    source = emit(_with_outputs(load(spec, params), outputs), backend, flat=flat)
     if output:
         if os.path.exists(output):
             read = list(load_document(spec, params).sources)  # the spec, then its includes

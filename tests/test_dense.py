@@ -259,3 +259,65 @@ def test_unet_torch_source_has_one_class_per_block():
     model = netc.build(netc.load(EXAMPLES / "unet.yaml", {"size": 188}), "torch").eval()
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 188, 188)).shape == (1, 2, 4, 4)  # 16 * 4 + 124 -> 4
+
+
+# -- several outputs --------------------------------------------------------------------------------
+
+OUTPUTS_SPEC = """  - conv2d: {name: stem, out: 4, kernel: 3, stride: 2, pad: 1}
+  - relu: {name: act}
+  - dag:
+      name: ""
+      nodes:
+        - {name: deep, body: [conv2d: {name: "", out: 6, kernel: 3, stride: 2, pad: 1}]}
+        - {name: aux, from: stem, body: [conv2d: {name: "", out: 2, kernel: 1}]}
+        - {name: out, from: [deep, input], merge: {resize: {mode: bilinear}}}
+outputs: [out, aux, deep]
+"""
+
+
+def test_named_outputs_in_order_on_both_backends(tmp_path):
+    from netc.crosscheck import numeric_check
+
+    g = _load(tmp_path, OUTPUTS_SPEC, shape="[3, 16, 16]")
+    assert g.outputs == ["out.resize", "aux", "deep"]
+    assert [(o["name"], o["channels"], o.get("reduction")) for o in g.meta["outputs"]] == [
+        ("out", 6, 2), ("aux", 2, 2), ("deep", 6, 4)]  # the dag's `input` is its own: act
+    x = np.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        outs = netc.build(g, "torch").eval()(torch.from_numpy(x))
+    assert [tuple(o.shape) for o in outs] == [(1, 6, 8, 8), (1, 2, 8, 8), (1, 6, 4, 4)]
+    keras_model = netc.build(g, "keras")
+    assert [tuple(o.shape[1:]) for o in keras_model.outputs] == [(8, 8, 6), (8, 8, 2), (4, 4, 6)]
+    report = numeric_check(g)
+    assert report["ok"], report["failed"]
+    assert {"out.resize", "aux", "deep"} <= {r["name"] for r in report["nodes"]}
+
+
+def test_an_unknown_output_is_a_located_error(tmp_path):
+    with pytest.raises(SpecError) as info:
+        _load(tmp_path, OUTPUTS_SPEC.replace("[out, aux, deep]", "[out, auxx]"), shape="[3, 16, 16]")
+    assert "output 'auxx' names no layer" in str(info.value) and info.value.hint == "did you mean 'aux'?"
+    assert info.value.loc.file.endswith("net.yaml")
+
+
+def test_cli_feature_extractor_reports_channels_and_reduction():
+    from click.testing import CliRunner
+
+    from netc.cli import main
+
+    spec = str(EXAMPLES / "resnet18.yaml")
+    result = CliRunner().invoke(main, ["summary", spec, "--outputs", "layer2,layer3,layer4"])
+    assert result.exit_code == 0, result.output
+    assert ("  layer2 (layer2.1.out): 128 channels, reduction 8\n"
+            "  layer3 (layer3.1.out): 256 channels, reduction 16\n"
+            "  layer4 (layer4.1.out): 512 channels, reduction 32") in result.output
+    assert "fc" not in result.output.split("outputs:")[0].split()  # the classifier is dropped
+    result = CliRunner().invoke(main, ["build", spec, "--outputs", "layer2,layer4"])
+    assert result.exit_code == 0 and "self.fc" not in result.output
+    model_globals = {}
+    exec(compile(result.output, "feature_extractor.py", "exec"), model_globals)
+    with torch.no_grad():
+        f2, f4 = model_globals["build_model"]().eval()(torch.zeros(1, 3, 64, 64))
+    assert f2.shape == (1, 128, 8, 8) and f4.shape == (1, 512, 2, 2)
+    result = CliRunner().invoke(main, ["summary", spec, "--outputs", "layer9"])
+    assert result.exit_code == 2 and "did you mean 'layer4'?" in result.output

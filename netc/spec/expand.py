@@ -95,6 +95,10 @@ class Expander:
         self.graph.meta.setdefault("residuals", [])
         self.graph.meta.setdefault("stages", [])
         self.graph.meta.setdefault("blocks", [])
+        if data.get("outputs"):  # named outputs: a segmentation head and its auxiliary head
+            from ..compiler.outputs import select_outputs
+
+            return select_outputs(self.graph, list(data["outputs"]), location_of(data, "outputs"))
         return self.graph
 
     # -- the walk -----------------------------------------------------------------------------

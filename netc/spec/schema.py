@@ -144,6 +144,9 @@ def build_schema() -> dict:
             "defaults": {"$ref": "#/$defs/defaults"},
             "blocks": {"$ref": "#/$defs/blocks"},
             "body": ITEMS,
+            "outputs": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                        "description": "the network's outputs, in order: layer or block names "
+                                       "(layer3 is its last layer); the default is the last layer"},
         },
         "$defs": {
             "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
