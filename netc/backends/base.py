@@ -43,6 +43,8 @@ class Backend(ABC):
     writes_weights: tuple[str, ...] = ()
     # Whether `float64_values` can run the graph in float64 (netc check's exact reference).
     runs_float64: bool = False
+    # Model file formats `export` writes and `run_exported` runs back (`netc export --format`).
+    export_formats: tuple[str, ...] = ()
 
     @abstractmethod
     def emit(self, graph: Graph) -> str:
@@ -101,6 +103,29 @@ class Backend(ABC):
         inference mode. With `adjust`, each node's value passes through it before any later
         node reads it. Only backends with `runs_float64`."""
         raise self._lacks("computing in float64")
+
+    # -- deployment, for `netc export` -----------------------------------------------------------
+
+    def prepare_export(self, fmt: str) -> None:
+        """Refuse `fmt` when a package it needs is missing, and load what writing and running
+        it imports: before any weights are read, so the error comes first and libraries load
+        in an order that works."""
+        raise self._lacks(f"exporting to {fmt}")
+
+    def export(self, model, graph: Graph, fmt: str, path: str, example: np.ndarray) -> None:
+        """Write the live model as a `fmt` file (one of `export_formats`) at `path`, its batch
+        size left free; `example` is a channels-first input batch to trace with."""
+        raise self._lacks(f"exporting to {fmt}")
+
+    def run_exported(self, fmt: str, path: str, x: np.ndarray) -> list[np.ndarray]:
+        """The outputs of the exported file at `path`, run by its format's own runtime on the
+        channels-first batch `x`, channels-first."""
+        raise self._lacks(f"running {fmt} files")
+
+    def checkpoint_weights(self, path: str, graph: Graph) -> dict:
+        """What a checkpoint of this backend's trainer holds as the model's weights, as
+        `read_weights` returns it."""
+        raise self._lacks("reading training checkpoints")
 
     # -- training --------------------------------------------------------------------------------
 

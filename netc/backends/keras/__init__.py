@@ -7,7 +7,7 @@ import numpy as np
 from ...compiler.ir import PARAM_KINDS, Graph
 from ...spec.errors import SpecError
 from ..base import Backend
-from . import probe
+from . import export, probe
 from .emit import emit, ir_name, keras_name
 from .layout import VARIABLE_KINDS, rules_for
 
@@ -37,6 +37,7 @@ class KerasBackend(Backend):
     # Keras 3 reads its own weight files and legacy (Keras 2) .h5 ones, and writes only its own.
     reads_weights = (".weights.h5", ".h5")
     writes_weights = (".weights.h5",)
+    export_formats = export.FORMATS
 
     def emit(self, graph: Graph, flat: bool = False) -> str:
         return emit(graph, flat=flat)
@@ -87,6 +88,18 @@ class KerasBackend(Backend):
     def node_values(self, model, graph: Graph, x: np.ndarray, feed: dict | None = None
                     ) -> dict[str, np.ndarray]:
         return probe.node_values(model, graph, x, feed)
+
+    def prepare_export(self, fmt: str) -> None:
+        export.prepare(fmt)
+
+    def export(self, model, graph: Graph, fmt: str, path: str, example: np.ndarray) -> None:
+        export.export(model, graph, fmt, path, example)
+
+    def run_exported(self, fmt: str, path: str, x: np.ndarray) -> list[np.ndarray]:
+        return export.run_exported(fmt, path, x)
+
+    def checkpoint_weights(self, path: str, graph: Graph) -> dict:
+        return export.checkpoint_weights(self, path, graph)
 
     def trainer(self) -> type:
         from ...train.keras_trainer import KerasTrainer

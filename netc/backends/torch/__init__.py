@@ -5,7 +5,7 @@ import numpy as np
 
 from ...compiler.ir import Graph
 from ..base import Adjust, Backend
-from . import files, probe
+from . import export, files, probe
 from .emit import emit
 
 
@@ -14,6 +14,7 @@ class TorchBackend(Backend):
     headline_label = "parameters()"  # running statistics are buffers, not parameters
     reads_weights = writes_weights = (".pt", ".pth")
     runs_float64 = True
+    export_formats = export.FORMATS
 
     def emit(self, graph: Graph, flat: bool = False) -> str:
         return emit(graph, flat=flat)
@@ -79,6 +80,18 @@ class TorchBackend(Backend):
         model = self.load(self.emit(graph), graph)
         self.import_weights(model, graph, weights)
         return probe.node_values(model.double(), graph, x.astype(np.float64), adjust=adjust)
+
+    def prepare_export(self, fmt: str) -> None:
+        export.prepare(fmt)
+
+    def export(self, model, graph: Graph, fmt: str, path: str, example: np.ndarray) -> None:
+        export.export(model, graph, fmt, path, example)
+
+    def run_exported(self, fmt: str, path: str, x: np.ndarray) -> list[np.ndarray]:
+        return export.run_exported(fmt, path, x)
+
+    def checkpoint_weights(self, path: str, graph: Graph) -> dict:
+        return export.checkpoint_weights(path)
 
     def trainer(self) -> type:
         from ...train.torch_trainer import TorchTrainer
