@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .compiler.ir import Graph
+from .compiler.ops import REGISTRY
 
 
 def summary_json(graph: Graph) -> dict:
@@ -34,4 +35,6 @@ def summary_text(graph: Graph) -> str:
              f"trainable parameters: {t['trainable']:,}",
              f"norm statistics:      {t['norm_statistics']:,}",
              f"MACs:                 {t['macs']:,} ({t['macs'] / 1e9:.3f} G; 1 MAC = 2 FLOPs)"]
+    ops = dict.fromkeys(n.op for n in graph.nodes)
+    lines += [f"  {op}: {REGISTRY[op].macs_doc}" for op in ops if REGISTRY[op].macs_doc]
     return "\n".join(lines)

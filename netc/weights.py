@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import Backend, installed
-from .compiler.ir import Graph
+from .compiler.ir import Graph, param_key
 from .spec.errors import SpecError
 
 
@@ -26,7 +26,7 @@ def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     for node in graph.nodes:
         for p in node.params:
             draw = _DRAW.get((p.kind, p.name), _DRAW.get(p.kind))
-            out[f"{node.name}.{p.name}"] = draw(rng, p.shape).astype(np.float32)
+            out[param_key(node.name, p.name)] = draw(rng, p.shape).astype(np.float32)
     return out
 
 
@@ -46,7 +46,7 @@ _DRAW = {
 
 
 def expected_keys(graph: Graph) -> dict[str, list[int]]:
-    return {f"{n.name}.{p.name}": p.shape for n in graph.nodes for p in n.params}
+    return {param_key(n.name, p.name): p.shape for n in graph.nodes for p in n.params}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...compiler.ir import PARAM_KINDS, Graph
+from ...compiler.ir import PARAM_KINDS, Graph, param_key
 from ...spec.errors import SpecError
 from ..base import Backend
 from . import export, probe
@@ -27,7 +27,7 @@ def _slots(model, graph: Graph):
         rules = rules_for(node)
         for param in node.params:
             slot = rules[param.name]
-            yield f"{node.name}.{param.name}", param, variables[slot.variable], slot
+            yield param_key(node.name, param.name), param, variables[slot.variable], slot
 
 
 class KerasBackend(Backend):

@@ -66,3 +66,16 @@ def rules_for(node) -> dict[str, Slot]:
 RULES["conv_transpose2d"] = lambda attrs: {
     "weight": Slot("kernel", lambda w: w.transpose(2, 3, 1, 0), lambda k: k.transpose(3, 2, 0, 1)),
     "bias": Slot("bias", _same, _same)}
+# The Vision Transformer's ops (netc/compiler/ops/tokens.py, attention.py): the class token and
+# the position embedding are one variable each, shaped as the IR's; attention's projections are
+# torch's (out, in) matrices, Keras's (in, out) kernels.
+RULES["class_token"] = lambda attrs: {"": Slot("class_token", _same, _same)}
+RULES["pos_embedding"] = lambda attrs: {"": Slot("pos_embedding", _same, _same)}
+RULES["self_attention"] = lambda attrs: {
+    "in_proj_weight": Slot("in_proj_kernel", lambda w: w.T, lambda k: k.T),
+    "in_proj_bias": Slot("in_proj_bias", _same, _same),
+    "out_proj.weight": Slot("out_proj_kernel", lambda w: w.T, lambda k: k.T),
+    "out_proj.bias": Slot("out_proj_bias", _same, _same)}
+VARIABLE_KINDS.update({"class_token": "weight", "pos_embedding": "weight",
+                       "in_proj_kernel": "weight", "out_proj_kernel": "weight",
+                       "in_proj_bias": "bias", "out_proj_bias": "bias"})

@@ -207,3 +207,6 @@ from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("keras"))
 from .ops_dense import EMITTERS as _DENSE  # noqa: E402  (dense prediction)
 EMITTERS.update(_DENSE)
+from .helpers import HELPERS as _HELPERS  # noqa: E402
+from .ops_tokens import EMITTERS as _TOKENS, HELPERS as _TOKEN_HELPERS  # noqa: E402  (ViT)
+EMITTERS.update(_TOKENS), _HELPERS.update(_TOKEN_HELPERS)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...compiler.ir import Graph
+from ...compiler.ir import Graph, param_key
 from ..base import Adjust, Backend
 from . import export, files, probe
 from .emit import emit
@@ -27,8 +27,10 @@ class TorchBackend(Backend):
                 continue
             module = modules.get(node.name)
             tensors = {} if module is None else {
-                **dict(module.named_parameters(recurse=False)),
+                **dict(module.named_parameters()),  # nn.MultiheadAttention's out_proj.weight
                 **{k: v for k, v in module.named_buffers(recurse=False) if k != files.COUNTER}}
+            if any(not p.name for p in node.params):  # the node is a parameter (tokens.py)
+                tensors[""] = model.get_parameter(node.name)
             kinds = {}
             for p in node.params:
                 if p.name in tensors:
@@ -41,8 +43,8 @@ class TorchBackend(Backend):
 
     def export_weights(self, model, graph: Graph) -> dict:
         state = model.state_dict()
-        return {f"{n.name}.{p.name}": state[f"{n.name}.{p.name}"].detach().cpu().numpy().copy()
-                for n in graph.nodes for p in n.params}
+        return {param_key(n.name, p.name): state[param_key(n.name, p.name)].detach().cpu().numpy()
+                .copy() for n in graph.nodes for p in n.params}
 
     def import_weights(self, model, graph: Graph, weights: dict) -> None:
         import torch
@@ -50,7 +52,7 @@ class TorchBackend(Backend):
         state = {}
         for node in graph.nodes:
             for p in node.params:
-                key = f"{node.name}.{p.name}"
+                key = param_key(node.name, p.name)
                 if key not in weights:
                     raise KeyError(f"canonical weights lack '{key}'")
                 if list(weights[key].shape) != p.shape:

@@ -170,3 +170,5 @@ from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("torch"))
 from .ops_dense import EMITTERS as _DENSE, HELPERS as _DENSE_HELPERS  # noqa: E402  (dense prediction)
 EMITTERS.update(_DENSE), HELPERS.update(_DENSE_HELPERS)
+from .ops_tokens import EMITTERS as _TOKENS  # noqa: E402  (Vision Transformer)
+EMITTERS.update(_TOKENS)

@@ -36,5 +36,7 @@ def node_values(model, graph: Graph, x: np.ndarray, feed: dict | None = None,
     hook = (lambda name, value: value) if adjust is None else (
         lambda name, value: torch.from_numpy(np.ascontiguousarray(adjust(name, value.numpy()))))
     with torch.no_grad():
-        out = replay(dict(model.named_modules()), val, src, hook)
+        # a node that is a parameter (ViT's class_token) is found among the parameters
+        out = replay({**dict(model.named_parameters()), **dict(model.named_modules())}, val, src,
+                     hook)
     return {k: v.numpy() for k, v in out.items() if k != graph.input_name}

@@ -31,6 +31,7 @@ class OpDef:
     arity: int | None = 1  # None: two or more inputs
     doc: str = ""
     attrs: dict = field(default_factory=dict)  # IR attribute -> its type (attr_types)
+    macs_doc: str = ""  # how `macs` counts, where a summary should say it (attention)
 
     def arity_problem(self, count: int) -> str | None:
         """Why `count` inputs do not suit this op; None when they do."""
