@@ -93,3 +93,44 @@ def test_declared_initialisers_are_written_into_the_source():
             "                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')\n"
             ) in source
     assert "nn.init" not in netc.emit("examples/alexnet.yaml", "torch", {"size": 96})
+
+
+# Keras: the same comparison on the weights a Keras build starts from, read in the IR's layout.
+# MobileNetV2 has depthwise convolutions (whose fans Keras counts otherwise) and a normal
+# classifier; GoogLeNet a truncated normal whose bounds lie 200 standard deviations out.
+@pytest.mark.parametrize("spec", ["mobilenet_v2", "googlenet"])
+def test_keras_weight_statistics_match_the_reference_builder(spec):
+    from netc.backends import get_backend
+
+    builder, kwargs, size = CASES[spec]
+    backend = get_backend("keras")
+    graph = netc.load(f"examples/{spec}.yaml", {"size": size})
+    model = backend.load(backend.emit(graph), graph)
+    ours = {k: torch.from_numpy(np.asarray(v))
+            for k, v in backend.export_weights(model, graph).items()}
+    # `default` declares the framework's own initialiser (GoogLeNet's classifier bias: torch's
+    # uniform, Keras's zeros), so only declared initialisers are compared.
+    declared = {f"{n.name}.{p.name}" for n in graph.nodes for p in n.params
+                if n.attrs.get("bias_init" if p.name == "bias" else "init", {}).get("kind")
+                != "default" or p.kind == "norm-statistic"}
+    ours = {k: v for k, v in ours.items() if k in declared}
+    reference = {k: v for k, v in _reference(builder, kwargs).items() if k in ours}
+    assert len(reference) == len(ours) > 50
+    problems = statistics_problems(ours, reference)
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_keras_specs_keep_keras_defaults():
+    source = netc.emit("examples/keras/resnet50.yaml", "keras", {"size": 64})
+    assert "initializer=" not in source
+
+
+def test_keras_refuses_a_truncated_normal_it_cannot_draw(tmp_path):
+    spec = tmp_path / "trunc.yaml"
+    spec.write_text("netc: 1\ninput: {shape: [4]}\nbody:\n"
+                    "  - linear: {out: 2, init: {kind: trunc_normal, std: 0.1, a: -0.3, b: 0.3}}\n")
+    assert "trunc_normal_(" in netc.emit(str(spec), "torch")
+    with pytest.raises(netc.SpecError, match="Keras truncates a normal at two standard deviations"):
+        netc.emit(str(spec), "keras")
+    spec.write_text(spec.read_text().replace("a: -0.3, b: 0.3", "a: -0.2, b: 0.2"))
+    assert "TruncatedNormal(mean=0.0, stddev=0.1)" in netc.emit(str(spec), "keras")

@@ -16,6 +16,7 @@ from typing import Callable
 from ...compiler.ops.conv import explicit_padding
 from ..base import UnsupportedOp
 from ..render import lit
+from .init import initializers
 
 
 @dataclass
@@ -77,10 +78,11 @@ def conv2d(n, ctx: Ctx) -> str:
               + f", use_bias={lit(at['bias'])}")
     if is_depthwise(at):
         multiplier = at["out_channels"] // at["in_channels"]
-        ctor = f"layers.DepthwiseConv2D({common}, depth_multiplier={lit(multiplier)})"
+        ctor = (f"layers.DepthwiseConv2D({common}, depth_multiplier={lit(multiplier)}"
+                f"{initializers(n, 'depthwise_initializer')})")
     else:
         groups = f", groups={lit(at['groups'])}" if at["groups"] != 1 else ""
-        ctor = f"layers.Conv2D({lit(at['out_channels'])}, {common}{groups})"
+        ctor = f"layers.Conv2D({lit(at['out_channels'])}, {common}{groups}{initializers(n)})"
     return _call(ctor, ctx, src)
 
 
@@ -89,7 +91,8 @@ def is_depthwise(attrs) -> bool:
 
 
 def linear(n, ctx):
-    return _call(f"layers.Dense({lit(n.attrs['out_features'])}, use_bias={lit(n.attrs['bias'])})",
+    return _call(f"layers.Dense({lit(n.attrs['out_features'])}, use_bias={lit(n.attrs['bias'])}"
+                 f"{initializers(n)})",
                  ctx, *ctx.args)
 
 
@@ -100,7 +103,8 @@ def batchnorm(n, ctx):
     # variance and torch towards the unbiased one (a factor n/(n-1), n = N*H*W per channel).
     momentum = round(1.0 - at["momentum"], 12)
     flags = "".join(f", {k}=False" for k in ("center", "scale") if not at[k])
-    return _call(f"layers.BatchNormalization(momentum={lit(momentum)}, epsilon={lit(at['eps'])}{flags})",
+    return _call(f"layers.BatchNormalization(momentum={lit(momentum)}, epsilon={lit(at['eps'])}{flags}"
+                 f"{initializers(n)})",
                  ctx, *ctx.args)
 
 
@@ -207,6 +211,3 @@ from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("keras"))
 from .ops_dense import EMITTERS as _DENSE  # noqa: E402  (dense prediction)
 EMITTERS.update(_DENSE)
-from .helpers import HELPERS as _HELPERS  # noqa: E402
-from .ops_tokens import EMITTERS as _TOKENS, HELPERS as _TOKEN_HELPERS  # noqa: E402  (ViT)
-EMITTERS.update(_TOKENS), _HELPERS.update(_TOKEN_HELPERS)

@@ -1,0 +1,65 @@
+"""Initialisers as Keras layer arguments: `kernel_initializer=...` and the like.
+
+Each IR initialiser becomes the Keras initialiser that draws from the same distribution. Kaiming
+and Xavier are written as the normal or uniform distribution they stand for, their spread
+computed from torch's fans of the IR weight (Keras counts a depthwise kernel's fans otherwise).
+`default` leaves Keras's own choice (Glorot uniform kernels, zero biases, batch norm's ones and
+zeros). Keras truncates a normal at exactly two standard deviations; a truncated normal with
+other bounds is written as a plain normal when both bounds lie at least 10 standard deviations
+out (a value falls beyond them with probability below 2e-23), and is refused otherwise.
+"""
+from __future__ import annotations
+
+from ...compiler.ops.initializers import spread
+from ..base import UnsupportedOp
+from ..render import lit
+
+# op -> IR parameter -> (Keras argument, the initialiser kind Keras's default already is)
+_ARGS = {
+    "conv2d": {"weight": ("kernel_initializer", None), "bias": ("bias_initializer", "zeros")},
+    "linear": {"weight": ("kernel_initializer", None), "bias": ("bias_initializer", "zeros")},
+    "batchnorm": {"weight": ("gamma_initializer", "ones"), "bias": ("beta_initializer", "zeros")},
+}
+_ATTR = {"weight": "init", "bias": "bias_init"}
+_FAR = 10.0  # standard deviations
+
+
+def initializers(node, kernel_arg: str | None = None) -> str:
+    """`, kernel_initializer=...` arguments for a node's declared initialisers; "" when Keras's
+    defaults are what the node declares. `kernel_arg` renames the weight's argument
+    (DepthwiseConv2D's `depthwise_initializer`)."""
+    out = ""
+    shapes = {p.name: p.shape for p in node.params}
+    for param, (arg, built) in _ARGS[node.op].items():
+        init = node.attrs[_ATTR[param]]
+        if param not in shapes or init["kind"] in ("default", built):
+            continue
+        name = kernel_arg if param == "weight" and kernel_arg else arg
+        out += f", {name}={_initializer(init, shapes['weight'], node)}"
+    return out
+
+
+def _initializer(init: dict, weight_shape: list[int], node) -> str:
+    kind = init["kind"]
+    if kind in ("zeros", "ones"):
+        return lit(kind)
+    if kind == "constant":
+        return f"keras.initializers.Constant(value={lit(init['value'])})"
+    if kind.startswith(("kaiming", "xavier")):
+        form, a, b = spread(init, weight_shape)
+        init = ({"kind": "normal", "mean": a, "std": b} if form == "normal"
+                else {"kind": "uniform", "low": a, "high": b})
+        kind = init["kind"]
+    if kind == "uniform":
+        return (f"keras.initializers.RandomUniform(minval={lit(init['low'])}, "
+                f"maxval={lit(init['high'])})")
+    mean, std = init["mean"], init["std"]
+    if kind == "trunc_normal":
+        low, high = (init["a"] - mean) / std, (init["b"] - mean) / std
+        if abs(low + 2.0) < 1e-9 and abs(high - 2.0) < 1e-9:
+            return f"keras.initializers.TruncatedNormal(mean={lit(mean)}, stddev={lit(std)})"
+        if min(-low, high) < _FAR:
+            raise UnsupportedOp(f"{node.name}: Keras truncates a normal at two standard "
+                                f"deviations; bounds [{init['a']}, {init['b']}] at std {std} "
+                                "cannot be drawn exactly", node.location)
+    return f"keras.initializers.RandomNormal(mean={lit(mean)}, stddev={lit(std)})"
