@@ -134,3 +134,84 @@ def test_keras_refuses_a_truncated_normal_it_cannot_draw(tmp_path):
         netc.emit(str(spec), "keras")
     spec.write_text(spec.read_text().replace("a: -0.3, b: 0.3", "a: -0.2, b: 0.2"))
     assert "TruncatedNormal(mean=0.0, stddev=0.1)" in netc.emit(str(spec), "keras")
+
+
+MIXED = """\
+netc: 1
+name: mixed
+input: {shape: [8, 6, 6]}
+defaults: {conv2d: {init: {kind: kaiming_normal, mode: fan_out, nonlinearity: relu}}}
+body:
+  - conv2d: {name: a, out: 64, kernel: 3, pad: 1}
+  - conv2d: {name: b, out: 64, kernel: 3, pad: 1}
+  - conv2d: {name: c, out: 64, kernel: 3, pad: 1, init: {kind: default},
+             bias_init: {kind: constant, value: 0.5}}
+  - batchnorm: {name: bn, init: {kind: zeros}, bias_init: {kind: normal, mean: 1.0, std: 0.5}}
+  - global_avgpool
+  - linear: {name: fc, out: 100, init: {kind: xavier_uniform, gain: 2.0},
+             bias_init: {kind: uniform, low: -3.0, high: -1.0}}
+"""
+
+
+def _expected_mixed() -> dict:
+    """(mean, std) or a constant per parameter, from torch.nn.init's formulas: Kaiming normal
+    fan_out with ReLU's gain sqrt(2); torch's default for a convolution, Kaiming uniform with
+    a = sqrt(5) (bound 1/sqrt(fan_in)) for the weight and uniform +-1/sqrt(fan_in) for the bias;
+    Xavier uniform (std gain * sqrt(2 / (fan_in + fan_out))); a uniform's std (b - a) / sqrt(12)."""
+    kaiming = (0.0, math.sqrt(2.0) / math.sqrt(64 * 9))
+    default_conv = {"a.bias": 1 / math.sqrt(8 * 9), "b.bias": 1 / math.sqrt(64 * 9),
+                    "c.weight": 1 / math.sqrt(64 * 9)}
+    return {"a.weight": kaiming, "b.weight": kaiming,
+            **{k: (0.0, bound / math.sqrt(3.0)) for k, bound in default_conv.items()},
+            "c.bias": 0.5, "bn.weight": 0.0, "bn.bias": (1.0, 0.5),
+            "fc.weight": (0.0, 2.0 * math.sqrt(2.0 / (64 + 100))),
+            "fc.bias": (-2.0, 2.0 / math.sqrt(12.0))}
+
+
+def _mixed_problems(weights: dict, skip=()) -> list[str]:
+    problems = []
+    for key, want in _expected_mixed().items():
+        if key in skip:
+            continue
+        values = np.asarray(weights[key], dtype=np.float64).ravel()
+        if not isinstance(want, tuple):
+            if not np.all(values == want):
+                problems.append(f"{key}: expected the constant {want}")
+            continue
+        mean, std = want
+        n = values.size  # one sample against the exact value: the bound of the docstring / sqrt 2
+        if abs(values.std(ddof=1) - std) > Z * std / math.sqrt(2 * n) or \
+                abs(values.mean() - mean) > Z * std / math.sqrt(n):
+            problems.append(f"{key} (n={n}): mean {values.mean():.5f} std {values.std(ddof=1):.5f},"
+                            f" expected {mean:.5f} and {std:.5f}")
+    return problems
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_per_layer_initialisers_on_torch(tmp_path, flat):
+    """Most convolutions share the loop's initialiser; the one that declares torch's default,
+    and every initialiser of a single layer, are written for that layer alone."""
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(MIXED)
+    source = netc.emit(str(spec), "torch", flat=flat)
+    assert "self.get_submodule('c').weight, a=2.23606797749979)" in source
+    torch.manual_seed(0)
+    model = netc.build(str(spec), "torch", flat=flat)
+    problems = _mixed_problems({k: v.numpy() for k, v in model.state_dict().items()})
+    assert not problems, "\n".join(problems)
+
+
+def test_per_layer_initialisers_on_keras(tmp_path):
+    """The same spec on Keras; `default` there is Keras's own (Glorot uniform, zero bias)."""
+    from netc.backends import get_backend
+
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(MIXED)
+    backend = get_backend("keras")
+    graph = netc.load(str(spec))
+    model = backend.load(backend.emit(graph), graph)
+    weights = backend.export_weights(model, graph)
+    assert not _mixed_problems(weights, skip=("a.bias", "b.bias", "c.weight"))
+    assert np.all(weights["a.bias"] == 0.0)
+    bound = math.sqrt(6.0 / (64 * 9 + 64 * 9))  # Glorot uniform
+    assert 0.9 * bound < np.abs(weights["c.weight"]).max() <= bound
