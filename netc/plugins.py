@@ -160,6 +160,7 @@ def _read(ep, registry: dict) -> Plugin:
 
 def _check_op(op, names: list, registry: dict, fail) -> None:
     from .compiler.ops import attr_types
+    from .compiler.ops.initializers import Init
 
     if not isinstance(op.name, str) or not _OP_NAME.fullmatch(op.name):
         raise fail(f"op name {op.name!r:.40} is not lower-case letters, digits and underscores")
@@ -170,11 +171,13 @@ def _check_op(op, names: list, registry: dict, fail) -> None:
         owner = f"the plug-in '{other}'" if other else "netc itself"
         raise fail(f"registers the op '{op.name}', which {owner} already defines",
                    hint="rename the plug-in's op; an op name means one thing")
-    typed = (attr_types.Int, attr_types.Float, attr_types.Bool, attr_types.Enum, attr_types.Ints)
+    typed = (attr_types.Int, attr_types.Float, attr_types.Bool, attr_types.Enum, attr_types.Ints,
+             Init)
     for attr, kind in op.attrs.items():
-        if not isinstance(attr, str) or not isinstance(kind, typed):
+        if not isinstance(attr, str) or type(kind) not in typed:
             raise fail(f"op '{op.name}' attribute {attr!r:.40} must have a type from "
-                       "netc.compiler.ops.attr_types (Int, Float, Bool, Enum, Ints)")
+                       "netc.compiler.ops.attr_types (Int, Float, Bool, Enum, Ints) or "
+                       "netc.compiler.ops.initializers.Init")
     for what in ("resolve", "infer", "params", "macs"):
         if not callable(getattr(op, what)):
             raise fail(f"op '{op.name}': {what} is not callable")

@@ -166,6 +166,12 @@ BROKEN = {
                      "attrs={'code': str}, resolve=lambda a, s: {'code': 'x'}, "
                      "infer=lambda a, s: list(s[0]))]\n",
                      ["attribute 'code' must have a type from netc.compiler.ops.attr_types"]),
+    "loosened type": ("from netc.compiler.ops import OpDef\n"
+                      "from netc.compiler.ops.attr_types import Float\n"
+                      "class Loose(Float):\n    def problem(self, value):\n        return None\n"
+                      "OPS = [OpDef('swoosh', args={}, attrs={'code': Loose()}, "
+                      "resolve=lambda a, s: {'code': 'x'}, infer=lambda a, s: list(s[0]))]\n",
+                      ["attribute 'code' must have a type from netc.compiler.ops.attr_types"]),
     "foreign emitter": ("from netc.compiler.ops import OpDef\nOPS = [OpDef('swoosh', args={}, "
                         "resolve=lambda a, s: {}, infer=lambda a, s: list(s[0]))]\n"
                         "EMITTERS = {'torch': {'relu': print}}\n",
