@@ -17,6 +17,12 @@ def flat_ref(path: str) -> str:
     return ref + "".join(f"[{lit(part)}]" for part in rest)
 
 
+def _nested_parameter(node) -> bool:
+    """A node that is itself a parameter (ViT's encoder.pos_embedding) inside an nn.ModuleDict,
+    which holds it as an attribute rather than an item."""
+    return "." in node.name and any(not p.name for p in node.params)
+
+
 class _Tree:
     """Emits the nn.ModuleDict containers a dotted path needs, each once."""
 
@@ -24,14 +30,18 @@ class _Tree:
         self.made: set[str] = set()
         self.lines: list[str] = []
 
-    def put(self, path: str, ctor: str):
+    def put(self, path: str, ctor: str, parameter: bool = False):
         parts = path.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
             if prefix not in self.made:
                 self.made.add(prefix)
                 self.lines.append(self._assign(prefix, "nn.ModuleDict()"))
-        self.lines.append(self._assign(path, ctor))
+        if parameter:  # see _nested_parameter
+            parent, _, leaf = path.rpartition(".")
+            self.lines.append(f"{flat_ref(parent)}.register_parameter({lit(leaf)}, {ctor})")
+        else:
+            self.lines.append(self._assign(path, ctor))
 
     @staticmethod
     def _assign(path: str, value: str) -> str:
@@ -56,9 +66,12 @@ def emit_flat(graph: Graph) -> str:
         dies = last.get(first) == node.name and node.inputs.count(first) == 1
         inplace = dies and node.op in INPLACE_OPS and producer.get(first) in INPLACE_SAFE_PRODUCERS
         with at_node(node):
-            ctor, expr = emitter(node, flat_ref(node.name), [var[i] for i in node.inputs], inplace)
+            parent, _, leaf = node.name.rpartition(".")
+            ref = (f"getattr({flat_ref(parent)}, {lit(leaf)})" if _nested_parameter(node)
+                   else flat_ref(node.name))
+            ctor, expr = emitter(node, ref, [var[i] for i in node.inputs], inplace)
         if ctor is not None:
-            tree.put(node.name, ctor)
+            tree.put(node.name, ctor, parameter=_nested_parameter(node))
         used_helpers.update(h for h in HELPERS if h == node.op or (ctor or "").startswith(h + "("))
         owner = node.name.rsplit(".", 1)[0] if "." in node.name else ""
         out = var[first] if dies else namer(owner or node.name)

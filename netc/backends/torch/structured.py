@@ -138,6 +138,10 @@ class _Writer:
                 has_module[item.local] = ctor is not None
                 helpers.update(h for h in HELPERS
                                if h == item.node.op or (ctor or "").startswith(h + "("))
+                if (ctor or "").startswith("nn.Parameter(") and (len(parts) > 1 or parts[0].isdigit()):
+                    raise UnsupportedOp(f"{item.node.name}: torch holds a parameter node as an "
+                                        "attribute, so it needs a name of its own directly in a "
+                                        "block or at the top level", item.node.location)
                 if ctor is not None:
                     tree.put(parts, Leaf(ctor))
         forward = _Forward(self, scope, tree, in_class, has_module, helpers).lines()
