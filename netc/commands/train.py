@@ -25,6 +25,10 @@ RECIPE_FLAGS = [  # (flag, recipe field, click type, help)
     ("--device", "device", click.Choice(["auto", "cpu", "cuda"]), None),
     ("--precision", "precision", click.Choice(["fp32", "bf16", "fp16"]), "Autocast precision."),
     ("--threads", "threads", int, "CPU threads per process (0: the framework's default)."),
+    ("--ema", "ema", float, "Keep an average of the weights with this decay per step (e.g. "
+                            "0.999), scored each epoch and saved beside them (0: none)."),
+    ("--patience", "patience", int, "Stop after N epochs without a better validation score "
+                                    "(0: never)."),
 ]
 SWITCHES = [("nesterov", "Nesterov momentum."), ("channels-last", "channels_last memory format."),
             ("compile", "torch.compile the model."), ("augment", "Random crop and flip."),
@@ -79,6 +83,7 @@ def train(spec, sets, backend, recipe_path, out, resume, nproc_per_node, nnodes,
     graph = load(spec, overrides(sets))
     source = model_source(graph, Path(spec).read_text(encoding="utf-8"), backend)
     _note_missing_matplotlib()
+    _note_missing_tensorboard()
     if resume:
         with _interruptible(trainer, again, resume):
             result = trainer.resume(RunFolder(resume), source, given)
@@ -167,7 +172,8 @@ def evaluate(run, data, split, spec, device):
     run_dir, checkpoint, source, trainer = _trained(run, spec)
     result = trainer.evaluate(checkpoint, source, data, split, device=device)
     written = write_evaluation(result, run_dir)
-    chosen = " (best validation accuracy)" if Path(checkpoint).stem == "best" else ""
+    best = Path(checkpoint).name.startswith("best.")
+    chosen = " (best validation accuracy)" if best else ""
     click.echo(f"checkpoint {checkpoint}: epoch {result.epoch} of {result.epochs}{chosen}")
     click.echo(f"{result.data} {split}: accuracy {100 * result.accuracy:.2f}% "
                f"loss {result.loss:.4f} over {result.count} images")
@@ -200,6 +206,13 @@ def _note_missing_matplotlib() -> None:
 
     if not can_plot():
         click.echo(f"note: {NO_MATPLOTLIB}", err=True)
+
+
+def _note_missing_tensorboard() -> None:
+    from ..train.run_logs import NO_TENSORBOARD, can_write_events
+
+    if not can_write_events():
+        click.echo(f"note: {NO_TENSORBOARD}", err=True)
 
 
 def _echo_written(json_path: Path, png_path: Path | None) -> None:

@@ -8,9 +8,9 @@ made); the backend it was built for names the trainer, found through the backend
     train("net.yaml", load_recipe("recipe.yaml", {"epochs": 5}), "runs/a")  # as `netc train`
     resume("runs/a", overrides={"epochs": 8})     # the network comes from the folder's ir.json
 
-Backend-neutral: errors, recipe, schedule, resume_plan, data/, run_folder, recorder, base (the
-Trainer interface), selection, state_checks, integrity, atomic, reports, lesion, plots,
-progress. Each backend's trainer and its helpers live in modules named after the backend.
+Backend-neutral: errors, recipe, schedule, resume_plan, data/, run_folder, recorder, run_logs
+(CSV and TensorBoard scalars), base (the Trainer interface), selection, state_checks, integrity,
+atomic, checkpoint_data, reports, lesion, plots, progress. Each backend's trainer and its helpers live in modules named after the backend.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from netc.train.state_checks import check_ir_hash
 if TYPE_CHECKING:
     from netc.train import ModelSource
     from netc.train.reports import Evaluation
+    from netc.train.run_logs import EventWriter
 
 
 @dataclass
@@ -116,8 +117,14 @@ class Trainer(ABC):
 
     # -- the run, the same for every backend ------------------------------------------------
 
-    def recorder(self, recipe: Recipe, progress: Progress) -> EpochRecorder:
-        return EpochRecorder(recipe.epochs, progress, self.checkpoint_suffix, self.temp_suffix)
+    def event_writer(self, run: RunFolder, first_epoch: int) -> "EventWriter | None":
+        """A TensorBoard writer into ``run.events_folder`` whose events from ``first_epoch`` on
+        replace any an interrupted run left there; None where the framework cannot write one."""
+        return None
+
+    def recorder(self, recipe: Recipe, progress: Progress, name: str = "") -> EpochRecorder:
+        return EpochRecorder(recipe.epochs, progress, self.checkpoint_suffix, self.temp_suffix,
+                             recipe.patience, self.event_writer, name)
 
     def start(self, source: "ModelSource", recipe: Recipe, run: RunFolder | None,
               progress: Progress | None = None) -> RunResult:
@@ -164,7 +171,13 @@ class Trainer(ABC):
                 say = session.recorder.progress.message
                 for change in changes:
                     say(f"resume applies {change}")
-                say(resume_message(run, session.epochs_done, recipe.epochs, session.resume_step))
+                done = session.epochs_done
+                if done < recipe.epochs and session.recorder.stops_early(done):
+                    say(f"{run} stopped early after epoch {session.epochs_done}: "
+                        f"{session.recorder.stop_reason()}; nothing to train")
+                else:
+                    say(resume_message(run, session.epochs_done, recipe.epochs,
+                                       session.resume_step))
             return session
 
         return self._run(setup)

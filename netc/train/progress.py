@@ -16,12 +16,17 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def describe_time(seconds: float) -> str:
+    """A duration as people read it: ``42.0 s`` under a minute, else ``h:mm:ss`` or ``m:ss``."""
+    return f"{seconds:.1f} s" if seconds < 60 else _clock(seconds)
+
+
 def describe_epoch(row: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}",
              f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%"]
-    for split in ("val", "test"):
+    for split in ("val", "test", "ema_val", "ema_test"):
         if f"{split}_loss" in row:
-            parts.append(f"{split} loss {row[f'{split}_loss']:.4f} "
+            parts.append(f"{split.replace('_', ' ')} loss {row[f'{split}_loss']:.4f} "
                          f"acc {100 * row[f'{split}_acc']:.2f}%")
     parts.append(f"lr {row['lr']:.4g}")
     parts.append(f"{row['images_per_s']:.0f} img/s")

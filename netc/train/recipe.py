@@ -65,6 +65,8 @@ class Recipe:
     flip: bool = True                # random horizontal flip, when augment is on
     val_fraction: float = 0.1        # held out of train; best.pt follows it (0: no best.pt)
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch; 0: at epoch ends only
+    ema: float = 0.0                 # decay of the weights' average kept after each step; 0: none
+    patience: int = 0                # stop after this many epochs without a better val; 0: off
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -164,6 +166,8 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "checkpoint_every_steps": (0, None, True, True),
     "threads": (0, None, True, True),
     "seed": (*SEED_RANGE, True, True),
+    "ema": (0, 1, True, False),
+    "patience": (0, None, True, True),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -236,6 +240,10 @@ def _check_consistency(recipe: Recipe, where: Location) -> None:
     if recipe.optimizer == "sgd" and recipe.nesterov and recipe.momentum == 0:
         raise TrainError("nesterov needs momentum > 0",
                          hint="set nesterov: false, or a momentum such as 0.9", loc=where)
+    if recipe.patience and recipe.val_fraction == 0:
+        raise TrainError("patience stops a run when its validation score stops improving, and "
+                         "val_fraction 0 holds out no validation split",
+                         hint="set val_fraction (e.g. 0.1), or patience: 0", loc=where)
     if recipe.warmup_epochs >= recipe.epochs:
         raise TrainError(f"warmup_epochs ({recipe.warmup_epochs}) must be smaller than "
                          f"epochs ({recipe.epochs})", loc=where)

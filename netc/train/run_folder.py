@@ -6,6 +6,8 @@
       recipe.yaml       the fully resolved recipe (rewritten when a resume changes it)
       backend.txt       the name of the backend that trains the run
       metrics.jsonl     one JSON object per finished epoch
+      metrics.csv       the same rows as a table, one line per epoch
+      events.out.tfevents.*  TensorBoard scalars of the same rows (`tensorboard --logdir runs`)
       checkpoints/      last<SUFFIX> (end of each epoch, and every K steps), best<SUFFIX> (best
                         on the validation split; none without one); the suffix is the trainer's
       curves.png        loss and accuracy against epoch, drawn at the end
@@ -88,6 +90,8 @@ class RunFolder:
     RECIPE = "recipe.yaml"
     BACKEND = "backend.txt"
     METRICS = "metrics.jsonl"
+    CSV = "metrics.csv"
+    EVENTS = "events.out.tfevents.*"  # TensorBoard's own file names, in the folder itself
     CURVES = "curves.png"
     CHECKPOINTS = "checkpoints"
     LOCK = ".lock"
@@ -134,6 +138,19 @@ class RunFolder:
     @property
     def metrics_path(self) -> Path:
         return self.path / self.METRICS
+
+    @property
+    def csv_path(self) -> Path:
+        return self.path / self.CSV
+
+    @property
+    def events_folder(self) -> Path:
+        """Where TensorBoard event files go: the run folder, so TensorBoard names the run
+        after it."""
+        return self.path
+
+    def event_files(self) -> list[Path]:
+        return sorted(self.path.glob(self.EVENTS))
 
     @property
     def curves_path(self) -> Path:

@@ -31,7 +31,10 @@ FIELDS = {
     "optimizer": DICT, "scaler": DICT, "schedule": DICT, "epoch": INT, "step_in_epoch": INT,
     "epoch_order": (torch.Tensor, type(None)), "epoch_sums": (torch.Tensor,),
     "train_seconds": FLOAT, "last_lr": FLOAT, "best": (dict, type(None)), "rng": DICT,
+    "ema": (dict, type(None)),
 }
+# Fields added since the format's first checkpoints, and what their absence means.
+LATER_FIELDS = {"ema": None}
 
 
 def tensor_bytes(tensor: torch.Tensor) -> dict[str, Any]:
@@ -74,6 +77,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                          (f"; it is {found!r}" if isinstance(found, str) else ""))
     body = {k: v for k, v in payload.items() if k != CHECKSUM}
     verify_digest(payload.get(CHECKSUM), body, str(path), tensor_bytes)
+    payload = {**LATER_FIELDS, **payload}
     check_fields(payload, FIELDS, str(path))
     check_fields(payload["recipe"], {"epochs": INT}, f"{path} (its recipe)")
     check_progress(str(path), payload["epoch"], payload["recipe"]["epochs"])

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from netc.train.data import DataSet, load_data, split_validation
-from netc.train.errors import TrainError
+from netc.train.checkpoint_data import checkpoint_data
+from netc.train.data import DataSet
 from netc.train.recipe import recipe_from_dict
 from netc.train.reports import Evaluation, summarize_confusion
 from netc.train.torch_batches import DeviceSplit
@@ -78,12 +78,7 @@ def evaluate_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str
     torch_device = resolve_device(device)
     model, payload = load_model(checkpoint, source, torch_device)
     recipe = recipe_from_dict(payload["recipe"], where=str(checkpoint))
-    dataset = load_data(data or recipe.data, source.input_shape, source.num_classes)
-    if split != "test":
-        dataset = split_validation(dataset, recipe.val_fraction, recipe.seed)
-    if not dataset.split_exists(split):
-        raise TrainError(f"{checkpoint}: its run held out no {split} split (val_fraction "
-                         f"{recipe.val_fraction})", hint="score the train or test split")
+    dataset = checkpoint_data(str(checkpoint), recipe, source, data, split)
     result = evaluate(model, dataset, split, device=torch_device,
                       batch_size=batch_size or recipe.eval_batch_size,
                       precision=recipe.precision, channels_last=recipe.channels_last)

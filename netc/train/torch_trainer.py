@@ -38,7 +38,9 @@ from netc.train.torch_distributed import (DistContext, broadcast_buffers, contex
                                           inside_torchrun, join_process_group, launch,
                                           leave_process_group, speaks_for_the_run,
                                           sum_across_ranks)
+from netc.train.torch_ema import WeightAverage
 from netc.train.torch_evaluate import evaluate_checkpoint, score, summarize
+from netc.train.torch_events import open_event_writer
 from netc.train.torch_lesion import lesion_checkpoint
 from netc.train.torch_optim import build_optimizer, load_optimizer_state, set_lr
 from netc.train.torch_runtime import autocast, resolve_device
@@ -91,6 +93,7 @@ class TorchSession(Session):
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.net = self._wrap(self.model)
+        self.ema = WeightAverage(self.model, recipe.ema) if recipe.ema else None
         self.read_every = read_every_steps(self.device)
         self.pending: list[tuple[int, float, torch.Tensor]] = []
         self.recorder = recorder_for(recipe)
@@ -123,7 +126,8 @@ class TorchSession(Session):
         return self.step_in_epoch
 
     def fit(self) -> None:
-        while self.epochs_done < self.recipe.epochs:
+        while (self.epochs_done < self.recipe.epochs
+               and not self.recorder.stops_early(self.epochs_done)):
             self._train_epoch()
             self._finish_epoch()
 
@@ -175,6 +179,8 @@ class TorchSession(Session):
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model, first=self.global_step == 0)
         count = len(labels)
         return torch.stack([loss.detach().double() * count,
                             (logits.detach().argmax(dim=1) == labels).sum().double(),
@@ -220,16 +226,26 @@ class TorchSession(Session):
         row = self.recorder.row(
             self.epochs_done + 1, loss_sum / seen, correct / seen, self.last_lr, seen,
             self.train_seconds,
-            lambda: {name: self._evaluate(split) for name, split in self.eval_splits.items()})
+            self._scores)
         self.epochs_done += 1
         self.step_in_epoch = 0
         self.recorder.commit(row, self._save)
 
-    def _evaluate(self, split: DeviceSplit) -> tuple[float, float]:
+    def _scores(self) -> dict[str, tuple[float, float]]:
+        """Each held-out split's (loss, accuracy), and the average weights' as ``ema_<split>``."""
+        scores = {name: self._evaluate(self.model, split)
+                  for name, split in self.eval_splits.items()}
+        if self.ema is not None:
+            averaged = self.ema.model_with_buffers_of(self.model)
+            scores.update({f"ema_{name}": self._evaluate(averaged, split)
+                           for name, split in self.eval_splits.items()})
+        return scores
+
+    def _evaluate(self, model: nn.Module, split: DeviceSplit) -> tuple[float, float]:
         """(loss, accuracy); each rank scores its share of the split and the sums are pooled."""
         shares = torch.arange(len(split), device=self.device).tensor_split(
             self.context.world_size)
-        totals = score(self.model, split, self.recipe.eval_batch_size, self.num_classes,
+        totals = score(model, split, self.recipe.eval_batch_size, self.num_classes,
                        self.recipe.precision, shares[self.context.rank])
         accuracy, loss, _, _ = summarize(sum_across_ranks(self.context, totals),
                                          self.num_classes)
@@ -255,6 +271,7 @@ class TorchSession(Session):
             "epoch_sums": self.sums.clone(), "train_seconds": self.train_seconds,
             "last_lr": self.last_lr, "best": self.recorder.best.to_state(),
             "rng": capture_rng(self.generator),
+            "ema": None if self.ema is None else self.ema.state_dict(),
         }
 
     def restore(self, payload: dict[str, Any], where: str = "checkpoint") -> None:
@@ -276,6 +293,8 @@ class TorchSession(Session):
                  ("optimizer", lambda v: load_optimizer_state(self.optimizer, v)),
                  ("scaler", self.scaler.load_state_dict),
                  ("rng", lambda v: restore_rng(v, self.generator)))
+        if self.ema is not None:
+            parts += (("ema", self.ema.load_state_dict),)
         for key, load in parts:
             try:
                 load(payload[key])
@@ -301,10 +320,14 @@ class TorchTrainer(Trainer):
                      progress: Progress | None) -> TorchSession:
         context = context_from_env()
         progress = progress or Progress(enabled=context.is_main)
-        return TorchSession(source, recipe, context, lambda r: self.recorder(r, progress))
+        return TorchSession(source, recipe, context,
+                            lambda r: self.recorder(r, progress, source.name))
 
     def read_checkpoint(self, path: Path) -> dict[str, Any]:
         return load_checkpoint(path)
+
+    def event_writer(self, run, first_epoch):
+        return open_event_writer(run.events_folder, first_epoch)
 
     def evaluate(self, checkpoint, source, data=None, split="test", *, device="auto",
                  batch_size=None):

@@ -40,3 +40,19 @@ def run_worker(model: str, *args: str, timeout: float = 180) -> subprocess.Compl
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return result
+
+
+class Interrupt(Exception):
+    """Raised by StopsInEpoch."""
+
+
+def stops_in_epoch(epoch: int):
+    """A Progress that stands in for a kill: raises Interrupt at the first step of ``epoch``."""
+    from netc.train.progress import Progress
+
+    class StopsInEpoch(Progress):
+        def step(self, at_epoch, *args) -> None:
+            if at_epoch == epoch:
+                raise Interrupt
+
+    return StopsInEpoch(enabled=False)

@@ -31,7 +31,7 @@ from netc.train import resume, train  # noqa: E402
 from netc.train.progress import Progress  # noqa: E402
 from netc.train.run_folder import RunFolder, read_metrics  # noqa: E402
 
-from netc_train_helpers import REPO, worker_env  # noqa: E402
+from netc_train_helpers import REPO, Interrupt, stops_in_epoch, worker_env  # noqa: E402
 
 # Keras's HDF5 writer calls np.array on TensorFlow variables, which numpy 2 warns about.
 pytestmark = pytest.mark.filterwarnings(
@@ -85,22 +85,6 @@ def _model(tmp_path, text: str):
     return runs.model_source(graph, text, "keras"), graph
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopsInEpoch(Progress):
-    """Stands in for a kill: raises at the first step of the given epoch."""
-
-    def __init__(self, epoch: int):
-        super().__init__(enabled=False)
-        self.stop_epoch = epoch
-
-    def step(self, epoch, *args) -> None:
-        if epoch == self.stop_epoch:
-            raise _Interrupt
-
-
 @pytest.fixture(scope="module")
 def residual(tmp_path_factory):
     return _model(tmp_path_factory.mktemp("spec"), RESIDUAL_SPEC)
@@ -143,8 +127,8 @@ def test_resume_continues_at_the_next_epoch(residual, three_epochs, tmp_path):
     source, graph = residual
     recipe, uninterrupted = three_epochs
     run_dir = tmp_path / "run"
-    with pytest.raises(_Interrupt):
-        train(source, recipe, run_dir, progress=_StopsInEpoch(3))
+    with pytest.raises(Interrupt):
+        train(source, recipe, run_dir, progress=stops_in_epoch(3))
     assert read_checkpoint_state(checkpoint_path(run_dir))["epoch"] == 2
     # A kill after the metrics row but before the checkpoint's rename leaves both behind.
     RunFolder(run_dir).append_metrics({"epoch": 3, "train_loss": 9.0})
