@@ -42,15 +42,17 @@ def statistics_problems(ours: dict, reference: dict) -> list[str]:
     assert ours.keys() == reference.keys()
     problems = []
     for key, ref in reference.items():
-        a, b = ours[key].double().flatten(), ref.double().flatten()
-        n, s = b.numel(), b.std().item() if b.numel() > 1 else 0.0
-        if s == 0.0:
+        a, b = ours[key].float().flatten(), ref.float().flatten()
+        if torch.all(b == b[0]):
             if not torch.equal(a, b):
                 problems.append(f"{key}: expected the constant {b[0].item()}")
             continue
+        # float32 sums in torch's cascade: relative error ~1e-6, far inside the bounds
+        s, mb = map(float, torch.std_mean(b))
+        sa, ma = map(float, torch.std_mean(a))
+        n = b.numel()
         std_bound = Z * math.sqrt(2) * s / math.sqrt(2 * n)
         mean_bound = Z * math.sqrt(2) * s / math.sqrt(n)
-        sa, ma, mb = a.std().item(), a.mean().item(), b.mean().item()
         if abs(sa - s) > std_bound or abs(ma - mb) > mean_bound:
             problems.append(f"{key} (n={n}): std {sa:.5f} vs {s:.5f} (bound {std_bound:.5f}), "
                             f"mean {ma:.5f} vs {mb:.5f} (bound {mean_bound:.5f})")
