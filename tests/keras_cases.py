@@ -95,4 +95,30 @@ body:
   - global_avgpool: {name: gap}
   - linear: {name: fc, out: 3, bias: false}
 """,
+    "modern": """
+netc: 1
+name: modern
+input: {shape: [4, 6, 5]}
+body:
+  - rescaling: {name: rescale, scale: 0.5, offset: 0.1}
+  - normalization: {name: norm}
+  - conv2d: {name: conv, out: 8, kernel: 3, pad: 1}
+  - layernorm: {name: ln, eps: 1.0e-6}
+  - channel_linear: {name: pw, out: 16}
+  - hardsigmoid: {name: hsig}
+  - residual:
+      name: res
+      body: [layer_scale: {name: ls, init: 0.5}, stochastic_depth: {name: sd, p: 0.2}]
+  - dag:
+      name: unit
+      nodes:
+        - {name: left, body: [channel_split: {name: "", index: 0}]}
+        - {name: right, from: input,
+           body: [channel_split: {name: split, index: 1}, hardswish: {name: act}]}
+        - {name: join, from: [left, right], merge: concat,
+           body: [channel_shuffle: {name: shuffle, groups: 4}]}
+  - global_avgpool: {name: gap}
+  - layernorm: {name: head_norm, scale: true, center: false}
+  - linear: {name: fc, out: 5}
+""",
 }

@@ -69,6 +69,31 @@ def _source_line(loc: Location | None, sources: dict[str, str] | None) -> str | 
 
 
 def did_you_mean(word: str, choices) -> str | None:
-    """A hint naming the closest known spelling, or None when nothing is close."""
-    close = difflib.get_close_matches(str(word), sorted(set(map(str, choices))), n=1, cutoff=0.6)
+    """A hint naming the closest known spelling, or None when nothing is close. Close means a
+    slip of the keyboard: a few letters left out, added, changed or swapped (at most one per
+    three letters, and at least one). A known name with letters put before it is a different,
+    qualified name, not a slip ('hsigmoid', 'hardsigmoid' and 'sigmoid' are three functions), so
+    it is never offered."""
+    word = str(word)
+    close = difflib.get_close_matches(word, sorted(set(map(str, choices))), n=5, cutoff=0.6)
+    low = word.lower()
+    close = [c for c in close if edit_distance(low, c.lower()) <= max(1, len(c) // 3)
+             and not (low.endswith(c.lower()) and len(low) > len(c))]
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Letters to insert, delete, change or swap (adjacent) to turn `a` into `b` (optimal string
+    alignment distance)."""
+    if abs(len(a) - len(b)) > 8 or max(len(a), len(b)) > 200:
+        return max(len(a), len(b))  # far apart, or too long to be a slip worth the quadratic cost
+    before, row = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, row = row, current
+    return row[-1]

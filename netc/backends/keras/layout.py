@@ -62,6 +62,22 @@ def rules_for(node) -> dict[str, Slot]:
                             f"({node.name}), which has parameters")
     return make(node.attrs)
 
+
+# The modern CNNs' weighted ops (netc/compiler/ops/layer_norm.py, layer_scale.py, preprocess.py).
+def _layer_scale_rules(attrs) -> dict[str, Slot]:  # IR (C, 1, 1) <-> Keras (C,)
+    return {"weight": Slot("kernel", lambda w: w.reshape(-1), lambda k: k.reshape(-1, 1, 1))}
+
+
+def _normalization_rules(attrs) -> dict[str, Slot]:
+    return {"running_mean": Slot("mean", _same, _same),
+            "running_var": Slot("variance", _same, _same), "count": Slot("count", _same, _same)}
+
+
+RULES.update({"layernorm": _bn_rules, "channel_linear": _linear_rules,
+              "layer_scale": _layer_scale_rules, "normalization": _normalization_rules})
+VARIABLE_KINDS.update({"mean": "norm-statistic", "variance": "norm-statistic",
+                       "count": "norm-statistic"})
+
 # Transposed convolution: torch (in, out, H, W) <-> Keras Conv2DTranspose (H, W, out, in).
 RULES["conv_transpose2d"] = lambda attrs: {
     "weight": Slot("kernel", lambda w: w.transpose(2, 3, 1, 0), lambda k: k.transpose(3, 2, 0, 1)),

@@ -211,3 +211,11 @@ from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("keras"))
 from .ops_dense import EMITTERS as _DENSE  # noqa: E402  (dense prediction)
 EMITTERS.update(_DENSE)
+
+# The modern CNNs' ops live in their own module; one table for the emitter that reads it, and
+# their layer classes join the helpers the emitted source may define.
+from .helpers import HELPERS as _HELPERS  # noqa: E402
+from .ops_modern import EMITTERS as _MODERN, HELPERS as _MODERN_HELPERS  # noqa: E402
+
+EMITTERS.update(_MODERN)
+_HELPERS.update(_MODERN_HELPERS)

@@ -172,3 +172,9 @@ from .ops_dense import EMITTERS as _DENSE, HELPERS as _DENSE_HELPERS  # noqa: E4
 EMITTERS.update(_DENSE), HELPERS.update(_DENSE_HELPERS)
 from .ops_tokens import EMITTERS as _TOKENS  # noqa: E402  (Vision Transformer)
 EMITTERS.update(_TOKENS)
+
+# The modern CNNs' ops live in their own module; one table for the emitters that read it.
+from .ops_modern import EMITTERS as _MODERN, HELPERS as _MODERN_HELPERS  # noqa: E402
+
+EMITTERS.update(_MODERN)
+HELPERS.update(_MODERN_HELPERS)
