@@ -2,6 +2,8 @@
 initialisation, run back by the format's own runtime at another batch size than the one traced,
 and the parity check failing (exit 2, max error printed) when the file computes something else."""
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -145,6 +147,33 @@ def test_a_run_folder_exports_its_best_checkpoint(run_dir, tmp_path):
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     got = get_backend("torch").run_exported("torchscript", str(out), x)[0]
+    assert np.max(np.abs(got - want)) <= limit
+
+
+def test_a_keras_run_exports_to_onnx_through_the_canonical_weights(small, tmp_path):
+    """A Keras checkpoint read, then written by the torch backend's ONNX exporter: the trained
+    weights cross backends through the canonical dict (kernels transposed back)."""
+    from netc.backends.keras import keras_name
+
+    run = tmp_path / "keras-run"
+    done = CliRunner().invoke(main, ["train", str(small[0]), "--backend", "keras", "--epochs", "1",
+                                     "--out", str(run)])
+    assert done.exit_code == 0, done.output
+    # In a process of its own, as a user runs it: TensorFlow is loaded to read the checkpoint
+    # before the ONNX exporter loads its compiler (the test session preloads that compiler).
+    out = tmp_path / "keras.onnx"
+    done = subprocess.run([sys.executable, "-m", "netc", "export", str(run), "--format", "onnx",
+                           "-o", str(out)], capture_output=True, text=True, timeout=600)
+    done.exit_code, done.output = done.returncode, done.stdout + done.stderr
+    limit = _checked(done, PARITY.search(done.output))
+    assert "by the torch backend" in done.output
+    graph = netc.load(run / "spec.yaml")
+    model = netc.build(graph, "keras")
+    model.load_weights(run / "checkpoints" / "best.weights.h5")
+    assert model.get_layer(keras_name("fc")).get_weights()[0].std() > 0
+    x = np.random.default_rng(6).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    want = np.asarray(model(x.transpose(0, 2, 3, 1), training=False))
+    got = get_backend("torch").run_exported("onnx", str(out), x)[0]
     assert np.max(np.abs(got - want)) <= limit
 
 
