@@ -22,6 +22,7 @@ SECTIONS = {
     "keras_apps": ("total", lambda e: f"`keras.applications.{e['application']}`"),
     "paper": ("params", lambda e: e["source"]),
     "demo": ("params", lambda e: e["purpose"]),
+    "transformers": ("params", lambda e: f"`torchvision.models.{e['builder']}`"),
     "segmentation": ("params", lambda e: e["source"]),
 }
 
