@@ -50,12 +50,16 @@ spec, size = sys.argv[1], [int(v) for v in sys.argv[2:]]
 graph = netc.load(spec, {"num_classes": 10} if "resnet50" in spec else None)
 model = netc.build(graph).eval()
 x = torch.randn(2, *size)
+# float32 rounding grows with the values compared (ResNet-50's declared Kaiming initialisation
+# gives outputs of order 10): 1e-5 of the largest, and at least 1e-5
+def close(a, b):
+    return torch.allclose(a, b, rtol=0, atol=1e-5 * max(1.0, b.abs().max().item()))
 with torch.no_grad():
     expected = model(x)
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
-    assert torch.allclose(compiled(x), expected, atol=1e-5)
+    assert close(compiled(x), expected)
     cl = model.to(memory_format=torch.channels_last)
-    assert torch.allclose(cl(x.to(memory_format=torch.channels_last)), expected, atol=1e-5)
+    assert close(cl(x.to(memory_format=torch.channels_last)), expected)
 torch.manual_seed(0)
 train, twin = netc.build(graph), netc.build(graph)
 twin.load_state_dict(train.state_dict())
@@ -63,7 +67,7 @@ step = torch.compile(twin, fullgraph=True, backend="aot_eager")
 train(x).square().mean().backward()
 step(x).square().mean().backward()
 for (name, a), b in zip(train.named_parameters(), twin.parameters()):
-    assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+    assert close(a.grad, b.grad), name
 print("ok")
 """
 
