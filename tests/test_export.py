@@ -211,6 +211,15 @@ def test_a_missing_runtime_is_a_clear_error(small, tmp_path, monkeypatch):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_a_saved_model_never_replaces_a_folder_it_did_not_write(small, tmp_path):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("kept")
+    done, _ = _export(small[0], "--format", "saved_model", "-o", keep)
+    assert done.exit_code == 2 and "exists and is not a SavedModel folder" in done.output
+    assert (keep / "notes.txt").read_text() == "kept"
+
+
 def test_a_backend_that_does_not_write_the_format(small, tmp_path):
     done, _ = _export(small[0], "--format", "onnx", "-o", tmp_path / "x.onnx", "--backend", "keras")
     assert done.exit_code == 2

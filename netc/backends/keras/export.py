@@ -42,8 +42,13 @@ def _quiet():
 
 
 def _write_saved_model(model, path: str) -> None:
+    """A SavedModel is a folder: one from an earlier export is replaced; any other existing
+    file or folder is refused, never removed."""
     if os.path.exists(path):
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise Unsupported(f"'{path}' exists and is not a SavedModel folder",
+                              hint="a SavedModel is written as a new folder; choose another -o")
+        shutil.rmtree(path)
     model.export(path, format="tf_saved_model", verbose=False)
 
 
