@@ -95,3 +95,13 @@ RULES["self_attention"] = lambda attrs: {
 VARIABLE_KINDS.update({"class_token": "weight", "pos_embedding": "weight",
                        "in_proj_kernel": "weight", "out_proj_kernel": "weight",
                        "in_proj_bias": "bias", "out_proj_bias": "bias"})
+# Swin's window attention (netc/compiler/ops/windows.py): its projections as attention's above,
+# the relative position bias table as it is.
+RULES["window_attention"] = lambda attrs: {
+    "qkv.weight": Slot("qkv_kernel", lambda w: w.T, lambda k: k.T),
+    "qkv.bias": Slot("qkv_bias", _same, _same),
+    "proj.weight": Slot("proj_kernel", lambda w: w.T, lambda k: k.T),
+    "proj.bias": Slot("proj_bias", _same, _same),
+    "relative_position_bias_table": Slot("relative_position_bias_table", _same, _same)}
+VARIABLE_KINDS.update({"qkv_kernel": "weight", "proj_kernel": "weight", "qkv_bias": "bias",
+                       "proj_bias": "bias", "relative_position_bias_table": "weight"})

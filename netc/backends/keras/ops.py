@@ -209,8 +209,6 @@ EMITTERS = {
 # Ops from installed plug-ins (entry-point group netc.ops), beside netc's own.
 from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("keras"))
-from .ops_dense import EMITTERS as _DENSE  # noqa: E402  (dense prediction)
-EMITTERS.update(_DENSE)
 
 # The modern CNNs' ops live in their own module; one table for the emitter that reads it, and
 # their layer classes join the helpers the emitted source may define.
@@ -219,3 +217,10 @@ from .ops_modern import EMITTERS as _MODERN, HELPERS as _MODERN_HELPERS  # noqa:
 
 EMITTERS.update(_MODERN)
 _HELPERS.update(_MODERN_HELPERS)
+from .ops_dense import EMITTERS as _DENSE  # noqa: E402  (dense prediction)
+EMITTERS.update(_DENSE)
+from .helpers import HELPERS as _HELPERS  # noqa: E402
+from .ops_tokens import EMITTERS as _TOKENS, HELPERS as _TOKEN_HELPERS  # noqa: E402  (ViT)
+EMITTERS.update(_TOKENS), _HELPERS.update(_TOKEN_HELPERS)
+from .ops_windows import EMITTERS as _WINDOWS, HELPERS as _WINDOW_HELPERS  # noqa: E402  (Swin)
+EMITTERS.update(_WINDOWS), _HELPERS.update(_WINDOW_HELPERS)

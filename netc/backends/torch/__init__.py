@@ -59,7 +59,8 @@ class TorchBackend(Backend):
                     raise ValueError(f"'{key}' has shape {list(weights[key].shape)}, IR says {p.shape}")
                 state[key] = torch.as_tensor(weights[key])
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith(files.COUNTER)]
+        fixed = files.counter_keys(graph)  # and buffers computed from attributes (Swin's index)
+        missing = [k for k in missing if not k.endswith(files.COUNTER) and k not in fixed]
         if missing or unexpected:
             raise KeyError(f"weights do not match the model: missing {missing[:3]}, "
                            f"unexpected {unexpected[:3]}")

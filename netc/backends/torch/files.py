@@ -5,6 +5,7 @@ import numpy as np
 
 from ...compiler.ir import Graph
 from ...spec.errors import SpecError
+from .ops_windows import FIXED_BUFFERS
 
 # torch counts batch-norm steps in a buffer that no other framework keeps and no output uses.
 COUNTER = "num_batches_tracked"
@@ -12,8 +13,11 @@ COUNTER_WORDS = f"batch-norm step counters ({COUNTER})"
 
 
 def counter_keys(graph: Graph) -> dict[str, str]:
-    return {f"{n.name}.{COUNTER}": COUNTER_WORDS for n in graph.nodes
+    keys = {f"{n.name}.{COUNTER}": COUNTER_WORDS for n in graph.nodes
             if any(p.name == "running_var" for p in n.params)}
+    keys.update({f"{n.name}.{b}": "index buffers the model computes from its window size"
+                 for n in graph.nodes for b in FIXED_BUFFERS.get(n.op, ())})
+    return keys
 
 
 def _to_numpy(key: str, value, path: str):

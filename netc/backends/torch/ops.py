@@ -168,13 +168,15 @@ class DropPath(nn.Module):
 # Ops from installed plug-ins (entry-point group netc.ops), beside netc's own.
 from ...plugins import emitters as _plugin_emitters  # noqa: E402
 EMITTERS.update(_plugin_emitters("torch"))
-from .ops_dense import EMITTERS as _DENSE, HELPERS as _DENSE_HELPERS  # noqa: E402  (dense prediction)
-EMITTERS.update(_DENSE), HELPERS.update(_DENSE_HELPERS)
-from .ops_tokens import EMITTERS as _TOKENS  # noqa: E402  (Vision Transformer)
-EMITTERS.update(_TOKENS)
 
 # The modern CNNs' ops live in their own module; one table for the emitters that read it.
 from .ops_modern import EMITTERS as _MODERN, HELPERS as _MODERN_HELPERS  # noqa: E402
 
 EMITTERS.update(_MODERN)
 HELPERS.update(_MODERN_HELPERS)
+from .ops_dense import EMITTERS as _DENSE, HELPERS as _DENSE_HELPERS  # noqa: E402  (dense prediction)
+EMITTERS.update(_DENSE), HELPERS.update(_DENSE_HELPERS)
+from .ops_tokens import EMITTERS as _TOKENS  # noqa: E402  (Vision Transformer)
+EMITTERS.update(_TOKENS)
+from .ops_windows import EMITTERS as _WINDOWS, HELPERS as _WINDOW_HELPERS  # noqa: E402  (Swin)
+EMITTERS.update(_WINDOWS), HELPERS.update(_WINDOW_HELPERS)
