@@ -164,17 +164,21 @@ def _interruptible(trainer, again: str | None, run_dir):
                                       "training images; each split's report has its own file.")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False), help="Spec, if not the run's.")
 @click.option("--device", default="auto", show_default=True)
-def evaluate(run, data, split, spec, device):
+@click.option("--ema", is_flag=True, help="Score the checkpoint's average of the weights (a run "
+                                          "trained with --ema); its report ends in -ema.")
+def evaluate(run, data, split, spec, device, ema):
     """Accuracy, loss and a confusion matrix (PNG) of a run folder or checkpoint. A folder
     means its best checkpoint (best on the validation split), else its last."""
-    from ..train.reports import write_evaluation
+    from ..train.reports import report_stem, write_evaluation
 
     run_dir, checkpoint, source, trainer = _trained(run, spec)
-    result = trainer.evaluate(checkpoint, source, data, split, device=device)
-    written = write_evaluation(result, run_dir)
+    result = trainer.evaluate(checkpoint, source, data, split, device=device, ema=ema)
+    written = write_evaluation(result, run_dir, report_stem(split) + ("-ema" if ema else ""))
     best = Path(checkpoint).name.startswith("best.")
     chosen = " (best validation accuracy)" if best else ""
-    click.echo(f"checkpoint {checkpoint}: epoch {result.epoch} of {result.epochs}{chosen}")
+    weights = "the average of the weights of " if ema else ""
+    click.echo(f"{weights}checkpoint {checkpoint}: epoch {result.epoch} of {result.epochs}"
+               f"{chosen}")
     click.echo(f"{result.data} {split}: accuracy {100 * result.accuracy:.2f}% "
                f"loss {result.loss:.4f} over {result.count} images")
     _echo_written(*written)

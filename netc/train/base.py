@@ -84,8 +84,9 @@ class Trainer(ABC):
     @abstractmethod
     def evaluate(self, checkpoint: Path, source: "ModelSource", data: str | None = None,
                  split: str = "test", *, device: str = "auto",
-                 batch_size: int | None = None) -> "Evaluation":
-        """Score a checkpoint on one split; ``data`` defaults to what the run trained on."""
+                 batch_size: int | None = None, ema: bool = False) -> "Evaluation":
+        """Score a checkpoint on one split; ``data`` defaults to what the run trained on.
+        ``ema``: score the average of the weights it holds (a run with ``recipe.ema``)."""
 
     @abstractmethod
     def lesion(self, checkpoint: Path, source: "ModelSource", data: str | None = None,

@@ -18,3 +18,9 @@ class TrainError(SpecError):
         where = f"{self.loc}: " if self.loc else ""
         tail = f"\n  hint: {self.hint}" if self.hint else ""
         return f"{where}{self.message}{tail}"
+
+
+def no_average_error(checkpoint) -> TrainError:
+    """Asked to score the average of the weights of a run that kept none."""
+    return TrainError(f"{checkpoint} holds no average of the weights: its run was trained "
+                      "without ema", hint="drop --ema, or train with --ema DECAY")

@@ -9,6 +9,7 @@ route `netc weights` takes.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager
 
@@ -16,10 +17,11 @@ import keras
 import numpy as np
 
 from netc.train.checkpoint_data import checkpoint_data
-from netc.train.errors import TrainError
+from netc.train.errors import TrainError, no_average_error
 from netc.train.keras_checkpoint import read_checkpoint_state
 from netc.train.keras_data import normalised, to_channels_last
-from netc.train.keras_model import build_keras_model, compile_model, runtime_scope, score
+from netc.train.keras_model import (averaged, build_keras_model, compile_model, ema_variables,
+                                    runtime_scope, score)
 from netc.train.lesion import check_request, lesion_report
 from netc.train.recipe import Recipe, recipe_from_dict
 from netc.train.reports import Evaluation, summarize_confusion
@@ -63,15 +65,19 @@ def _split(dataset: "DataSet", split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str | None = None,
                         split: str = "test", *, device: str = "auto",
-                        batch_size: int | None = None) -> Evaluation:
+                        batch_size: int | None = None, ema: bool = False) -> Evaluation:
     """Accuracy, loss and confusion matrix of a checkpoint on one split (as the torch
-    trainer's, netc.train.torch_evaluate)."""
+    trainer's, netc.train.torch_evaluate); ``ema``: of its average of the weights."""
     with _device_scope(device):
         model, state, recipe = load_keras_model(checkpoint, source)
+        if ema and ema_variables(model) is None:
+            raise no_average_error(checkpoint)
         dataset = checkpoint_data(str(checkpoint), recipe, source, data, split)
         images, labels = _split(dataset, split)
-        loss_sum, confusion = score(model, images, labels,
-                                    batch_size or recipe.eval_batch_size, dataset.num_classes)
+        with averaged(model) if ema else contextlib.nullcontext():
+            loss_sum, confusion = score(model, images, labels,
+                                        batch_size or recipe.eval_batch_size,
+                                        dataset.num_classes)
     accuracy, loss, count = summarize_confusion(loss_sum, confusion)
     return Evaluation(dataset.name, split, accuracy, loss, count, dataset.classes, confusion,
                       checkpoint=str(checkpoint), epoch=state["epoch"], epochs=recipe.epochs)

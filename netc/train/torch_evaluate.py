@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from netc.train.checkpoint_data import checkpoint_data
 from netc.train.data import DataSet
+from netc.train.errors import TrainError, no_average_error
 from netc.train.recipe import recipe_from_dict
 from netc.train.reports import Evaluation, summarize_confusion
 from netc.train.torch_batches import DeviceSplit
@@ -69,14 +70,29 @@ def evaluate(model: torch.nn.Module, data: DataSet, split: str = "test", *,
     return Evaluation(data.name, split, accuracy, loss, count, data.classes, confusion)
 
 
+def _load_average(model: torch.nn.Module, average: dict | None, checkpoint) -> None:
+    """Give ``model`` a checkpoint's average of its parameters (its buffers stay)."""
+    if average is None:
+        raise no_average_error(checkpoint)
+    if set(average) != {name for name, _ in model.named_parameters()}:
+        raise TrainError(f"{checkpoint}: its 'ema' state names other parameters than the model's")
+    try:
+        model.load_state_dict({**model.state_dict(), **average}, strict=True)
+    except RuntimeError as err:
+        raise TrainError(f"{checkpoint}: its 'ema' state does not fit the model: {err}") from None
+
+
 def evaluate_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str | None = None,
                         split: str = "test", *, device: str = "auto",
-                        batch_size: int | None = None) -> Evaluation:
+                        batch_size: int | None = None, ema: bool = False) -> Evaluation:
     """Rebuild the model of a checkpoint and score it; ``data`` defaults to what it trained on.
     ``split`` is train, val or test; train and val are the parts the run's recipe divided its
-    training images into (val_fraction, seed), so ``train`` scores what the model trained on."""
+    training images into (val_fraction, seed), so ``train`` scores what the model trained on.
+    ``ema``: the checkpoint's average of the weights, with the model's buffers."""
     torch_device = resolve_device(device)
     model, payload = load_model(checkpoint, source, torch_device)
+    if ema:
+        _load_average(model, payload.get("ema"), checkpoint)
     recipe = recipe_from_dict(payload["recipe"], where=str(checkpoint))
     dataset = checkpoint_data(str(checkpoint), recipe, source, data, split)
     result = evaluate(model, dataset, split, device=torch_device,

@@ -330,9 +330,9 @@ class TorchTrainer(Trainer):
         return open_event_writer(run.events_folder, first_epoch)
 
     def evaluate(self, checkpoint, source, data=None, split="test", *, device="auto",
-                 batch_size=None):
+                 batch_size=None, ema=False):
         return evaluate_checkpoint(checkpoint, source, data, split, device=device,
-                                   batch_size=batch_size)
+                                   batch_size=batch_size, ema=ema)
 
     def lesion(self, checkpoint, source, data=None, **options):
         return lesion_checkpoint(checkpoint, source, data, **options)

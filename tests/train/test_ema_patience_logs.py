@@ -16,6 +16,7 @@ from netc.train.errors import TrainError
 from netc.train.progress import Progress
 from netc.train.torch_checkpoint import load_checkpoint
 from netc.train.torch_ema import WeightAverage
+from netc.train.torch_evaluate import evaluate_checkpoint
 from netc.train.torch_trainer import TorchSession
 from netc_train_models import small_resnet_source, tiny_cnn_source
 
@@ -78,6 +79,10 @@ def test_an_averaged_run_resumes_bit_for_bit(tmp_path, monkeypatch):
         [{k: v for k, v in row.items() if k not in timing} for row in rows[1]]
     assert {"ema_val_acc", "ema_val_loss", "ema_test_acc", "ema_test_loss"} <= set(rows[0][0])
 
+    scored = evaluate_checkpoint(tmp_path / "whole/checkpoints/last.pt", source, ema=True)
+    assert scored.accuracy == rows[0][-1]["ema_test_acc"]
+    assert scored.loss == pytest.approx(rows[0][-1]["ema_test_loss"], rel=1e-6)
+
 
 def test_an_average_that_barely_decays_scores_as_the_model(tmp_path):
     """With decay 1e-6 the average is the last step's weights to float32 rounding, so its
@@ -108,6 +113,8 @@ def test_patience_stops_a_run_that_no_longer_improves(tmp_path):
     again = resume(tmp_path / "run", tiny_cnn_source(), progress=progress)
     assert [row["epoch"] for row in again.history] == [1, 2, 3]
     assert "stopped early after epoch 3" in said.getvalue()
+    with pytest.raises(TrainError, match="holds no average of the weights"):
+        evaluate_checkpoint(tmp_path / "run/checkpoints/last.pt", tiny_cnn_source(), ema=True)
 
 
 def test_patience_needs_a_validation_split():

@@ -85,6 +85,12 @@ def test_netc_eval_scores_a_keras_checkpoint(keras_run):
         assert report["loss"] == pytest.approx(last[f"{split}_loss"], rel=1e-6)
         assert (report["epoch"], report["epochs"]) == (3, 3)
     assert report["count"] == sum(map(sum, report["confusion"])) == 150
+    result = CliRunner().invoke(main, ["eval", str(keras_run / "checkpoints" /
+                                                   "last.weights.h5"), "--ema"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((keras_run / "eval-ema.json").read_text())
+    assert report["accuracy"] == last["ema_test_acc"]
+    assert report["loss"] == pytest.approx(last["ema_test_loss"], rel=1e-6)
     result = CliRunner().invoke(main, ["eval", str(keras_run)])
     assert "best.weights.h5: epoch" in result.output
     assert "(best validation accuracy)" in result.output
@@ -163,3 +169,5 @@ def test_patience_stops_a_keras_run(tmp_path):
                    progress=QUIET)
     assert [row["epoch"] for row in result.history] == [1, 2]
     assert result.history[0]["val_loss"] == result.history[1]["val_loss"]
+    refused = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), "--ema"])
+    assert refused.exit_code != 0 and "holds no average of the weights" in refused.output
