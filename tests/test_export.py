@@ -198,6 +198,13 @@ def test_a_spec_alone_exports_its_initialisation(small, tmp_path):
     assert "no weights given" in done.output
 
 
+def test_no_check_writes_without_running_the_file(small, tmp_path):
+    done, found = _export(small[0], "--format", "torchscript", "-o", tmp_path / "x.ts",
+                          "--weights", small[1], "--no-check")
+    assert done.exit_code == 0, done.output
+    assert found is None and "parity" not in done.output and (tmp_path / "x.ts").stat().st_size
+
+
 def test_a_missing_runtime_is_a_clear_error(small, tmp_path, monkeypatch):
     import importlib.util
 
