@@ -33,6 +33,10 @@ CASES = {
     "vgg16": ("vgg16", {}, 64),
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": True}, 64),
     "inception_v3": ("inception_v3", {"aux_logits": False, "init_weights": True}, 75),
+    "efficientnet_b0": ("efficientnet_b0", {}, 64),
+    "mobilenet_v3_small": ("mobilenet_v3_small", {}, 64),
+    "squeezenet1_1": ("squeezenet1_1", {}, 64),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}, 64),  # torch's defaults throughout
 }
 
 
