@@ -209,3 +209,24 @@ def test_missing_backend_emitter_names_the_plugin_at_the_layer(tmp_path):
             in result.stderr)
     assert "gives no emitter for the keras backend" in result.stderr
 
+
+
+def test_plugin_attributes_are_checked_before_any_emitter(tmp_path):
+    """A plug-in whose resolve writes text where it declared a number is stopped by lint at the
+    layer, so the text never reaches its emitter or the emitted source."""
+    source = ("from netc.compiler.ops import OpDef\n"
+              "from netc.compiler.ops.attr_types import Float\n"
+              "OPS = [OpDef('leaky', args={}, attrs={'slope': Float(0.0, 1.0)},\n"
+              "             resolve=lambda a, s: {'slope': '0.1); import os'},\n"
+              "             infer=lambda a, s: list(s[0]))]\n"
+              "EMITTERS = {'torch': {'leaky': lambda n, m, a, i: (None, 'F.leaky_relu(%s, %s)'\n"
+              "                                                     % (a[0], n.attrs['slope']))}}\n")
+    site = install(tmp_path, "netc-leaky", "netc_leaky", source, ["leaky = netc_leaky"])
+    spec = tmp_path / "leaky.yaml"
+    spec.write_text("netc: 1\ninput: {shape: [4]}\nbody:\n  - leaky: {name: act}\n")
+    for args in (("validate", str(spec)), ("build", str(spec), "--backend", "torch")):
+        result = run(site, *args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{spec}:4:5: error: act: leaky attribute 'slope': expected a number" \
+            in result.stderr, result.stderr
+        assert "import os" not in result.stdout
