@@ -106,9 +106,10 @@ body:
   - layernorm: {name: ln, eps: 1.0e-6}
   - channel_linear: {name: pw, out: 16}
   - hardsigmoid: {name: hsig}
+  - layer_scale: {name: gamma, init: 0.5}
   - residual:
       name: res
-      body: [layer_scale: {name: ls, init: 0.5}, stochastic_depth: {name: sd, p: 0.2}]
+      body: [stochastic_depth: {name: sd, p: 0.2}]
   - dag:
       name: unit
       nodes:

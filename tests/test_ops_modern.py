@@ -28,9 +28,9 @@ ALL_OPS = """
       - layernorm: {eps: 1.0e-6}
       - channel_linear: {out: 16}
       - hardsigmoid
+      - layer_scale: {name: gamma, init: 0.5}
       - residual:
           body:
-            - layer_scale: {init: 0.5}
             - stochastic_depth: {p: 0.2}
       - dag:
           name: unit
@@ -80,9 +80,8 @@ def test_shapes_params_and_macs(tmp_path):
     assert by["3"].macs == 2 * 8 * 6 * 6
     assert by["4"].shape == [16, 6, 6] and by["4"].macs == 6 * 6 * 8 * 16
     assert [(p.name, p.shape) for p in by["4"].params] == [("weight", [16, 8]), ("bias", [16])]
-    assert [(p.name, p.shape, p.kind) for p in by["6.0"].params] == [
-        ("weight", [16, 1, 1], "weight")]
-    assert by["6.1"].attrs == {"p": 0.2, "mode": "row"}
+    assert [(p.name, p.shape, p.kind) for p in by["gamma"].params] == [("", [16, 1, 1], "weight")]
+    assert by["7.0"].attrs == {"p": 0.2, "mode": "row"}
     assert by["unit.left.0"].attrs == {"start": 0, "stop": 8}
     assert by["unit.right.0"].attrs == {"start": 8, "stop": 16}
     assert by["unit.right.0"].shape == [8, 6, 6] and by["unit.join.0"].shape == [16, 6, 6]
@@ -111,8 +110,8 @@ def test_ops_refuse_inputs_they_cannot_take(tmp_path):
 
 def test_lint_rederives_the_new_ops(tmp_path):
     g = _load(tmp_path, ALL_OPS)
-    g.node("6.0").attrs["channels"] = 12  # a hand-edited graph whose scale no longer fits
-    with pytest.raises(LintError, match="6.0"):
+    g.node("gamma").attrs["channels"] = 12  # a hand-edited graph whose scale no longer fits
+    with pytest.raises(LintError, match="gamma"):
         lint(g)
     g = _load(tmp_path, ALL_OPS)
     g.node("unit.left.0").attrs["stop"] = 40
@@ -163,10 +162,13 @@ def test_torch_matches_torch_and_torchvision(tmp_path):
     assert torch.equal(y, torchvision.models.shufflenetv2.channel_shuffle(x, 4))
 
     scale = torch.randn(8, 1, 1)
-    model, y = _run(_one_op(tmp_path, "layer_scale: {init: 0.25}"), x, {"weight": scale})
-    assert torch.equal(y, scale * x)
-    assert torch.equal(netc.build(_one_op(tmp_path, "layer_scale: {init: 0.25}")).state_dict()[
-        "0.weight"], torch.full((8, 1, 1), 0.25))
+    graph = _one_op(tmp_path, "layer_scale: {name: gamma, init: 0.25}")
+    fresh = netc.build(graph).state_dict()
+    assert list(fresh) == ["gamma"] and torch.equal(fresh["gamma"], torch.full((8, 1, 1), 0.25))
+    model = netc.build(graph).eval()
+    model.load_state_dict({"gamma": scale}, strict=True)  # the node is the parameter
+    with torch.no_grad():
+        assert torch.equal(model(x), scale * x)
 
 
 @pytest.mark.parametrize("mode", ["row", "batch"])

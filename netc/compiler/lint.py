@@ -18,7 +18,9 @@ from .ops.attr_types import (MAX_CHANNELS, MAX_INPUT_ELEMENTS, MAX_NODE_ELEMENTS
 from .ir import Graph, Node
 from .ops import REGISTRY
 
-_PART = re.compile(r"[A-Za-z0-9_]+")
+# A part of a layer name: letters, digits and _, in runs joined by single dashes (torchvision's
+# RegNet names its blocks `block1-0`), so a dash never starts or ends a part and never doubles.
+_PART = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -33,7 +35,8 @@ def name_problem(name) -> str | None:
     shown = repr(name)[1:-1][:60]
     for part in name.split("."):
         if not _PART.fullmatch(part):
-            return f"layer name '{shown}' is not a dotted path of letters, digits and _"
+            return (f"layer name '{shown}' is not a dotted path of letters, digits and _ "
+                    "(with single dashes inside a part)")
         if keyword.iskeyword(part):
             return f"layer name '{shown}' uses the Python keyword '{part}'"
         if part.startswith("__") and part.endswith("__"):

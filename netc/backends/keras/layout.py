@@ -65,7 +65,7 @@ def rules_for(node) -> dict[str, Slot]:
 
 # The modern CNNs' weighted ops (netc/compiler/ops/layer_norm.py, layer_scale.py, preprocess.py).
 def _layer_scale_rules(attrs) -> dict[str, Slot]:  # IR (C, 1, 1) <-> Keras (C,)
-    return {"weight": Slot("kernel", lambda w: w.reshape(-1), lambda k: k.reshape(-1, 1, 1))}
+    return {"": Slot("kernel", lambda w: w.reshape(-1), lambda k: k.reshape(-1, 1, 1))}
 
 
 def _normalization_rules(attrs) -> dict[str, Slot]:

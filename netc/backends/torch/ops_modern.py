@@ -34,7 +34,9 @@ def channel_linear(n, m, a, inplace):
 
 def layer_scale(n, m, a, inplace):
     at = n.attrs
-    return f"LayerScale({lit(at['channels'])}, {lit(at['init'])})", f"{m}({a[0]})"
+    # the node is the parameter itself, so its state_dict key is the node's name
+    return (f"nn.Parameter(torch.full(({lit(at['channels'])}, 1, 1), {lit(at['init'])}))",
+            f"{m} * {a[0]}")
 
 
 def stochastic_depth(n, m, a, inplace):
@@ -70,17 +72,6 @@ EMITTERS = {
 }
 
 HELPERS = {
-    "LayerScale": '''
-class LayerScale(nn.Module):
-    """Multiply each channel by a learned factor, initialised to `init` (Touvron et al. 2021)."""
-
-    def __init__(self, channels, init):
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((channels, 1, 1), init))
-
-    def forward(self, x):
-        return self.weight * x
-''',
     "StochasticDepth": '''
 class StochasticDepth(nn.Module):
     """torchvision.ops.StochasticDepth: in training, zero each sample ('row') or the whole batch

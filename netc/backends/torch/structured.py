@@ -220,7 +220,8 @@ class _Forward:
 
     def _free(self, base: str, k: int, exact: bool = False) -> str | None:
         """`base`, `base_2`, ...: the first that holds no value still to be read (`exact`: only
-        `base`, or None)."""
+        `base`, or None). A layer name's dashes (RegNet's `block1-0`) become underscores."""
+        base = base.replace("-", "_")
         if not _IDENT.fullmatch(base) or keyword.iskeyword(base) or base in VARIABLE_RESERVED:
             base = f"v_{base}"
         n = 1

@@ -26,4 +26,5 @@ register(OpDef(
         "torchvision's ConvNeXt holds it), initialised to `init`",
     args={"init": NUMBER}, defaults={"init": 1e-6},
     attrs={"channels": CHANNELS, "init": FINITE}, resolve=_resolve,
-    infer=_infer, params=lambda a, s: [("weight", [a["channels"], 1, 1], "weight")]))
+    # a parameter node: its weight key is its own name (torchvision's `features.1.0.layer_scale`)
+    infer=_infer, params=lambda a, s: [("", [a["channels"], 1, 1], "weight")]))
