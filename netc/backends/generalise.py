@@ -31,6 +31,7 @@ class Argument:
     values: list  # one per instance
     default: object = None
     has_default: bool = False
+    quantity: str = ""  # the named quantity it stands for (a block parameter, IN_CHANNELS), if any
 
 
 @dataclass
@@ -91,15 +92,17 @@ def quantities(instances, args_of, in_channels_of) -> list[tuple[str, list]]:
 
 
 def generalise(text: str, matrix: list[list], named: list[tuple[str, list]],
-               reserved=()) -> Generalised:
-    """Holes of `text` (values per instance in `matrix`) -> expressions over arguments."""
+               reserved=(), in_channels_first: bool = True) -> Generalised:
+    """Holes of `text` (values per instance in `matrix`) -> expressions over arguments.
+    A value equal to the input's channels and to a block parameter is written as the one or the
+    other as `in_channels_first` says."""
     count = len(matrix[0]) if matrix else 0
     hints = {int(m.group(1)): _hint(text[:m.start()]) for m in HOLE.finditer(text)}
     fresh: list[tuple[str, list]] = []
     exprs = []
     for h in range(count):
         column = [row[h] for row in matrix]
-        expr = _match(column, named)
+        expr = _match(column, named, in_channels_first)
         if expr is None:
             found = next((name for name, vals in fresh if _same(vals, column)), None)
             if found is None:
@@ -114,7 +117,8 @@ def generalise(text: str, matrix: list[list], named: list[tuple[str, list]],
     for name, values in [*named, *fresh]:
         if name in used:
             rename[name] = namer(hints[name] if name.startswith("\x00") else name)
-            arguments.append(_argument(ident(rename[name]), values))
+            arguments.append(_argument(ident(rename[name]), values,
+                                       "" if name.startswith("\x00") else name))
     exprs = [_renamed(e, rename) for e in exprs]
     arguments.sort(key=lambda a: (a.has_default, a.name != rename.get(IN_CHANNELS)))
     return Generalised(arguments, exprs)
@@ -125,12 +129,12 @@ def _hint(before: str) -> str | None:
     return m.group(1) if m and not keyword.iskeyword(m.group(1)) else None
 
 
-def _argument(name: str, values: list) -> Argument:
+def _argument(name: str, values: list, quantity: str) -> Argument:
     counts = Counter(_key(v) for v in values).most_common(2)
     if counts[0][1] > 1 and (len(counts) == 1 or counts[0][1] > counts[1][1]):
         default = next(v for v in values if _key(v) == counts[0][0])
-        return Argument(name, values, default, True)
-    return Argument(name, values)
+        return Argument(name, values, default, True, quantity)
+    return Argument(name, values, quantity=quantity)
 
 
 def _renamed(expr: Expr, rename: dict) -> Expr:
@@ -141,20 +145,26 @@ def _renamed(expr: Expr, rename: dict) -> Expr:
     return Expr(expr.kind, rename[expr.value], expr.factor)
 
 
-def _match(column: list, named) -> Expr | None:
+def _match(column: list, named, in_channels_first: bool = True) -> Expr | None:
     if all(_same(v, column[0]) for v in column):
         return Expr("const", column[0])
-    ordered = sorted(named, key=lambda q: q[0] != IN_CHANNELS)
-    for name, values in ordered:
-        if _same(values, column):
-            return Expr("arg", name)
-    if all(_is_int(v) for v in column):
+    if in_channels_first:
+        groups = [sorted(named, key=lambda q: q[0] != IN_CHANNELS)]
+    else:  # the block's parameters, equal or scaled, before the input's channels
+        groups = [[q for q in named if q[0] != IN_CHANNELS],
+                  [q for q in named if q[0] == IN_CHANNELS]]
+    for ordered in groups:
         for name, values in ordered:
-            expr = _scaled(name, values, column)
-            if expr is not None:
-                return expr
+            if _same(values, column):
+                return Expr("arg", name)
+        if all(_is_int(v) for v in column):
+            for name, values in ordered:
+                expr = _scaled(name, values, column)
+                if expr is not None:
+                    return expr
     if all(isinstance(v, (list, tuple)) and len(v) == len(column[0]) for v in column):
-        parts = [_match([v[i] for v in column], named) for i in range(len(column[0]))]
+        parts = [_match([v[i] for v in column], named, in_channels_first)
+                 for i in range(len(column[0]))]
         if all(p is not None for p in parts):
             return Expr("tuple", parts)
     return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ...compiler.ir import Graph
 from ..base import Namer
-from ..generalise import IN_CHANNELS, Argument, generalise, quantities
+from ..generalise import IN_CHANNELS, generalise, quantities
 from ..instances import Instance, Scope, all_instances, find_instances, instance_scope, model_scope
 from ..render import HOLE, hole, holes, ident, lit
 from .helpers import HELPERS
@@ -92,18 +92,24 @@ class _Writer:
 
     def finish(self, name: str, variant: _Variant, top_ids: set) -> None:
         instances = variant.instances
-        named = [q for q in quantities(instances, lambda i: i.args, lambda i: i.in_shape[0])
-                 if q[0] != IN_CHANNELS]  # Keras layers take their input's channels as given
+        named = quantities(instances, lambda i: i.args, lambda i: i.in_shape[0])
+        # Keras layers take their input's channels as given: a block parameter reads better
+        # where one fits (`filters * 4`), and where none does, the function reads the channels
+        # off its input, as keras.applications' transition_block does.
         general = generalise(variant.texts, variant.matrix, named,
                              reserved=(*_reserved(), *self.function_names.used,
-                                       *_variables(variant.texts)))
+                                       *_variables(variant.texts)), in_channels_first=False)
+        given = [a for a in general.arguments if a.quantity != IN_CHANNELS]
+        read = [f"    {ident(a.name)} = x.shape[-1]\n" for a in general.arguments
+                if a.quantity == IN_CHANNELS]
         params = ["x"] + [ident(a.name) + (f"={lit(a.default)}" if a.has_default else "")
-                          for a in general.arguments] + ["*", "name"]
+                          for a in given] + ["*", "name"]
         body = general.fill(variant.texts, {a.name: a.name for a in general.arguments})
         self.functions.append(f"\n\ndef {ident(name)}({', '.join(params)}):\n"
-                              f'    """The spec\'s block `{ident(variant.block)}`."""\n{body}\n')
+                              f'    """The spec\'s block `{ident(variant.block)}`."""\n'
+                              f"{''.join(read)}{body}\n")
         for k, instance in enumerate(instances):
-            self.calls[instance.name] = Call(name, [(a, a.values[k]) for a in general.arguments],
+            self.calls[instance.name] = Call(name, [(a, a.values[k]) for a in given],
                                              id(instance) in top_ids)
 
 
@@ -150,23 +156,29 @@ class _Body:
 
     def assign(self, k: int, item, output: str) -> str:
         first = item.inputs[0]
-        if self.last.get(first) == k and item.inputs.count(first) == 1:
+        if self.last.get(first) == k and item.inputs == [first]:
             name = self.var[first]
         else:
-            base = item.local.split(".")[0] if "." in item.local else "y"
+            # a child block's call, or a node of a named sub-scope (a branch, a shortcut), is
+            # held in a variable named after it; the scope's own main line in `x`, else `y`
+            if "." in item.local or item.instance is not None:
+                base = item.local.split(".")[0]
+            else:
+                base = "y"
             name = self._free("x", k) or self._free(base, k, any_suffix=True)
         self.var[output] = name
         self.live[name] = output
         return name
 
     def _free(self, base: str, k: int, any_suffix: bool = False) -> str | None:
-        """`base` (or with `any_suffix`, `base_2`, ...) when it holds no value still to be read."""
+        """`base` (or with `any_suffix`, `base_2`, ...) when it holds no value read after item k
+        (the statement of item k reads its inputs before it assigns)."""
         base = Namer(reserved=_reserved())(base) if base not in ("x", "y") else base
         n = 1
         while True:
             name = base if n == 1 else f"{base}_{n}"
             held = self.live.get(name)
-            if held is None or self.last.get(held, -1) < k:
+            if held is None or self.last.get(held, -1) <= k:
                 return ident(name)
             if not any_suffix:
                 return None
