@@ -75,11 +75,28 @@ def head_nodes(graph: Graph) -> set[str]:
 
 
 def read(path: str | Path, graph: Graph) -> dict:
-    """A weight file's tensors by key, read by the backend whose suffix the file has."""
+    """The tensors of a weight file (read by the backend whose suffix it has) or of a netc run
+    folder (its best checkpoint, else its last), by key."""
+    if Path(path).is_dir():
+        return _read_run(Path(path))
     path = str(path)
     if not Path(path).is_file():
-        raise SpecError(f"'{path}' is not a file", hint="--init-weights takes a weight file")
+        raise SpecError(f"'{path}' is not a file or a run folder",
+                        hint="--init-weights takes a weight file or a netc run folder")
     return _backend_for(path, writing=False).read_weights(path, graph)
+
+
+def _read_run(folder: Path) -> dict:
+    from .backends import DEFAULT_BACKEND, get_backend
+    from .runs import run_graph
+    from .train.run_folder import RunFolder
+
+    run = RunFolder(folder)
+    graph, _ = run_graph(run.path)  # the run's own network, whose head may differ
+    checkpoint = run.existing_checkpoint("best") or run.existing_checkpoint("last")
+    if checkpoint is None:
+        raise SpecError(f"{folder} holds no checkpoint", hint="is it a netc run folder?")
+    return get_backend(run.backend() or DEFAULT_BACKEND).checkpoint_weights(str(checkpoint), graph)
 
 
 def match(graph: Graph, found: dict, source: str, beyond_head: bool = False

@@ -113,14 +113,12 @@ def test_an_input_size_needs_an_image_input(tmp_path):
 FRAMEWORKS = {"torch", "tensorflow", "keras"}
 # Backend-specific by design: the backends, and each backend's training modules.
 BACKEND_SPECIFIC = re.compile(r"netc/backends/.*|netc/train/(torch|keras)_\w+\.py")
-# These still spell the default backend as a literal instead of netc.backends.DEFAULT_BACKEND.
-DEFAULT_SPELLED = {"netc/commands/train.py"}
 
 
 def _modules():
     for path in sorted((ROOT / "netc").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if not BACKEND_SPECIFIC.fullmatch(rel) and rel not in DEFAULT_SPELLED:
+        if not BACKEND_SPECIFIC.fullmatch(rel):
             yield path
 
 

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..backends import available
+from ..backends import DEFAULT_BACKEND, available
 from .options import SET, overrides
-
-DEFAULT_BACKEND = "torch"  # netc.build's
 
 RECIPE_FLAGS = [  # (flag, recipe field, click type, help)
     ("--data", "data", str, "digits | cifar10:DIR | cifar100:DIR | imagefolder:DIR | synthetic"),
@@ -29,15 +27,24 @@ RECIPE_FLAGS = [  # (flag, recipe field, click type, help)
                             "0.999), scored each epoch and saved beside them (0: none)."),
     ("--patience", "patience", int, "Stop after N epochs without a better validation score "
                                     "(0: never)."),
+    ("--init-weights", "init_weights", click.Path(exists=True),
+     "Start from a weight file (.pth, .pt, .weights.h5, .h5) or a run folder, matched by IR "
+     "name and shape; the head may differ (see transfer.json in the run)."),
+    ("--freeze", "freeze", str, "Hold these nodes fixed, batch norms in inference mode: "
+                                "comma-separated globs over IR names, e.g. 'conv1,bn1,layer1'."),
+    ("--unfreeze-at", "unfreeze_epoch", int, "Release --freeze after this many epochs."),
+    ("--lr-groups", "lr_groups", str, "Learning-rate factors per node glob, e.g. "
+                                      "'layer4=0.1x,fc=10x'."),
 ]
 SWITCHES = [("nesterov", "Nesterov momentum."), ("channels-last", "channels_last memory format."),
             ("compile", "torch.compile the model."), ("augment", "Random crop and flip."),
-            ("no-decay-on-norm-and-bias", "Exempt norms and biases from weight decay.")]
+            ("no-decay-on-norm-and-bias", "Exempt norms and biases from weight decay."),
+            ("init-partial", "Let --init-weights shapes differ beyond the head.")]
 
 
 def recipe_options(fn):
-    for flag, _, kind, help_text in reversed(RECIPE_FLAGS):
-        fn = click.option(flag, type=kind, default=None, help=help_text)(fn)
+    for flag, field, kind, help_text in reversed(RECIPE_FLAGS):
+        fn = click.option(flag, field, type=kind, default=None, help=help_text)(fn)
     for name, help_text in reversed(SWITCHES):
         field = name.replace("-", "_")
         fn = click.option(f"--{name}/--no-{name}", field, default=None, help=help_text)(fn)

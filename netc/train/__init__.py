@@ -49,6 +49,7 @@ class ModelSource:
     name: str
     backend: str
     graph: "Graph | None" = None
+    initial: "dict | None" = None  # canonical weights every fresh model starts from (transfer)
 
     @property
     def ir_text(self) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from netc.train.atomic import TEMP_SUFFIX, remove_stale_temps
+from netc.train.initial import with_initial_weights
 from netc.train.progress import Progress
 from netc.train.recipe import Recipe, check_runnable, recipe_from_dict
 from netc.train.recorder import EpochRecorder
@@ -133,12 +134,17 @@ class Trainer(ABC):
         that does not write it)."""
 
         check_runnable(recipe, source.input_shape)
+        source, transferred = with_initial_weights(source, recipe)
 
         def setup(locks: contextlib.ExitStack) -> Session:
             session = self.open_session(source, recipe, progress)
+            if transferred is not None:
+                session.recorder.progress.message(transferred.text())
             if run is not None and self.writes_folder():
                 locks.enter_context(run.lock_new())
                 run.write_start(source.spec_text, source.ir_text, recipe, self.name)
+                if transferred is not None:
+                    run.write_transfer(transferred.to_json())
                 session.recorder.attach(run)
                 session.recorder.progress.message(f"run folder: {run}")
             return session

@@ -28,6 +28,7 @@ import numpy as np
 from netc.train.base import Session, Trainer
 from netc.train.data import DataSet, load_data, split_validation
 from netc.train.errors import TrainError
+from netc.train.initial import frozen_nodes, load_initial
 from netc.train.keras_checkpoint import (FORMAT, SUFFIX, TEMP_SUFFIX, read_checkpoint_state,
                                          save_checkpoint)
 from netc.train.keras_data import normalised, to_channels_last, training_stream
@@ -78,11 +79,25 @@ class _RunLogger(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def freeze_layers(model: keras.Model, names: list[str]) -> None:
+    """Hold the named nodes' layers fixed; a BatchNormalization that is not trainable runs in
+    inference mode, its moving statistics untouched (Keras's fine-tuning guide)."""
+    from netc.backends.keras import keras_name
+
+    for name in names:
+        model.get_layer(keras_name(name)).trainable = False
+
+
 class KerasSession(Session):
     def __init__(self, source: "ModelSource", recipe: Recipe, recorder_for):
         if recipe.checkpoint_every_steps:
             raise TrainError("the Keras trainer checkpoints at epoch ends only",
                              hint="set checkpoint_every_steps: 0")
+        for key in ("lr_groups", "unfreeze_epoch"):
+            if getattr(recipe, key):
+                raise TrainError(f"the Keras trainer does not support {key}: a compiled Keras "
+                                 "model has one learning rate and a fixed set of trainable "
+                                 "variables", hint="train with --backend torch")
         if source.graph is None:
             raise TrainError(f"the Keras trainer builds its model from the network's IR graph; "
                              f"the model source '{source.name}' has none",
@@ -106,6 +121,8 @@ class KerasSession(Session):
         with self.scope():
             keras.utils.set_random_seed(recipe.seed)
             self.model = build_keras_model(source.graph, recipe.precision)
+            load_initial(self.model, source)
+            freeze_layers(self.model, frozen_nodes(source, recipe))
             compile_model(self.model, recipe, self.steps)
 
     def restore(self, state: dict[str, Any], where: str) -> None:

@@ -67,6 +67,14 @@ class Recipe:
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch; 0: at epoch ends only
     ema: float = 0.0                 # decay of the weights' average kept after each step; 0: none
     patience: int = 0                # stop after this many epochs without a better val; 0: off
+    # Transfer learning (netc.transfer): weights to start from, matched by IR name and shape;
+    # node globs held fixed, from the start until `unfreeze_epoch` epochs are done (0: always);
+    # learning-rate factors per node glob ("layer4.*=0.1x,fc=10x").
+    init_weights: str = ""
+    init_partial: bool = False       # let shapes differ beyond the head too
+    freeze: str = ""
+    unfreeze_epoch: int = 0
+    lr_groups: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -168,6 +176,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "seed": (*SEED_RANGE, True, True),
     "ema": (0, 1, True, False),
     "patience": (0, None, True, True),
+    "unfreeze_epoch": (0, None, True, True),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -175,6 +184,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Recipe))
+_UNSET_STRINGS = {f.name: f.default for f in dataclasses.fields(Recipe) if f.default == ""}
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Recipe)}
 
 
@@ -190,6 +200,8 @@ def _unknown_key_error(key: str, where: Location) -> TrainError:
 
 
 def _convert(key: str, value: Any, where: Location) -> Any:
+    if value == "" and _UNSET_STRINGS.get(key) == "":
+        return value  # an optional path or pattern left unset, as a saved recipe writes it
     try:
         value = _CONVERTERS[_FIELD_TYPES[key]](value)
     except TypeError as expected:
@@ -244,9 +256,33 @@ def _check_consistency(recipe: Recipe, where: Location) -> None:
         raise TrainError("patience stops a run when its validation score stops improving, and "
                          "val_fraction 0 holds out no validation split",
                          hint="set val_fraction (e.g. 0.1), or patience: 0", loc=where)
+    _check_transfer(recipe, where)
     if recipe.warmup_epochs >= recipe.epochs:
         raise TrainError(f"warmup_epochs ({recipe.warmup_epochs}) must be smaller than "
                          f"epochs ({recipe.epochs})", loc=where)
+
+
+def _check_transfer(recipe: Recipe, where: Location) -> None:
+    from netc.spec.errors import SpecError
+    from netc.transfer import parse_globs, parse_lr_groups
+
+    try:
+        if recipe.freeze:
+            parse_globs(recipe.freeze, "freeze")
+        if recipe.lr_groups:
+            parse_lr_groups(recipe.lr_groups)
+    except SpecError as err:
+        raise TrainError(err.message, hint=err.hint, loc=where) from None
+    if recipe.unfreeze_epoch and not recipe.freeze:
+        raise TrainError("unfreeze_epoch releases the nodes that freeze holds, and freeze is "
+                         "empty", hint="set freeze (e.g. 'conv1,bn1,layer1'), or "
+                                       "unfreeze_epoch: 0", loc=where)
+    if recipe.unfreeze_epoch >= recipe.epochs:
+        raise TrainError(f"unfreeze_epoch ({recipe.unfreeze_epoch}) must be smaller than epochs "
+                         f"({recipe.epochs})", loc=where)
+    if recipe.init_partial and not recipe.init_weights:
+        raise TrainError("init_partial says how to load init_weights, and init_weights is "
+                         "empty", loc=where)
 
 
 def _layer(values: dict[str, Any], updates: Mapping[str, Any], where: str | Location) -> None:

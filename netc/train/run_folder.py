@@ -89,6 +89,7 @@ class RunFolder:
     IR = "ir.json"
     RECIPE = "recipe.yaml"
     BACKEND = "backend.txt"
+    TRANSFER = "transfer.json"  # what init_weights gave the run: netc.transfer.Transfer
     METRICS = "metrics.jsonl"
     CSV = "metrics.csv"
     EVENTS = "events.out.tfevents.*"  # TensorBoard's own file names, in the folder itself
@@ -207,6 +208,10 @@ class RunFolder:
         (self.path / self.BACKEND).write_text(f"{backend}\n", encoding="utf-8")
         self.write_recipe(recipe)
         self.checkpoint_folder.mkdir(exist_ok=True)
+
+    def write_transfer(self, report: dict) -> None:
+        (self.path / self.TRANSFER).write_text(json.dumps(report, indent=1) + "\n",
+                                               encoding="utf-8")
 
     def backend(self) -> str | None:
         """The name of the backend that trains this run; None for a folder without the record."""

@@ -9,6 +9,8 @@ from torch import nn
 
 from netc.train.recipe import Recipe
 
+LR_SCALE = "lr_scale"  # optimizer group key: the group's rate is the schedule's rate times this
+
 # Decaying a norm layer's scale or any bias only fights the normalisation and buys nothing
 # (Goyal et al. 2017, "Accurate, large minibatch SGD", section 5.1;
 # timm's param_groups_weight_decay).
@@ -46,16 +48,21 @@ OPTIMIZER_BUILDERS: dict[str, Callable[[list[dict], Recipe, bool], torch.optim.O
 }
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """On a GPU the optimizer is torch's fused one: one kernel updates every parameter."""
+def build_optimizer(model: nn.Module, recipe: Recipe,
+                    regroup: Callable[[list[dict]], list[dict]] | None = None
+                    ) -> torch.optim.Optimizer:
+    """On a GPU the optimizer is torch's fused one: one kernel updates every parameter.
+    ``regroup`` splits the parameter groups further (learning-rate groups, LR_SCALE)."""
     groups = parameter_groups(model, recipe.weight_decay, recipe.no_decay_on_norm_and_bias)
+    if regroup is not None:
+        groups = regroup(groups)
     fused = next(model.parameters()).device.type == "cuda"
     return OPTIMIZER_BUILDERS[recipe.optimizer](groups, recipe, fused)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get(LR_SCALE, 1.0)
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:

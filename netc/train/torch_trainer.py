@@ -25,6 +25,7 @@ from torch import nn
 from netc.train.base import Session, Trainer
 from netc.train.data import load_data, split_validation
 from netc.train.errors import TrainError
+from netc.train.initial import frozen_nodes, load_initial
 from netc.train.progress import Progress
 from netc.train.recipe import DATA_SEED_OFFSET, Recipe, cpu_precision_note
 from netc.train.schedule import lr_at, steps_per_epoch
@@ -44,6 +45,8 @@ from netc.train.torch_events import open_event_writer
 from netc.train.torch_lesion import lesion_checkpoint
 from netc.train.torch_optim import build_optimizer, load_optimizer_state, set_lr
 from netc.train.torch_runtime import autocast, resolve_device
+from netc.train.torch_transfer import Frozen, scale_groups
+from netc.transfer import parse_lr_groups
 
 if TYPE_CHECKING:
     from netc.train import ModelSource
@@ -76,7 +79,9 @@ class TorchSession(Session):
         join_process_group(context, self.device)
 
         seed_everything(recipe.seed)
-        self.model = source.build().to(self.device)
+        model = source.build()
+        load_initial(model, source)
+        self.model = model.to(self.device)
         if recipe.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.num_classes = data.num_classes
@@ -89,7 +94,8 @@ class TorchSession(Session):
         self.steps_per_epoch = steps_per_epoch(len(self.train_split), recipe.batch_size)
         self.rows = rank_rows(recipe.batch_size, context.rank, context.world_size)
         self.generator = torch.Generator().manual_seed(recipe.seed + DATA_SEED_OFFSET)
-        self.optimizer = build_optimizer(self.model, recipe)
+        self.optimizer = build_optimizer(self.model, recipe, self._lr_groups())
+        self.frozen = self._freeze()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.net = self._wrap(self.model)
@@ -131,7 +137,30 @@ class TorchSession(Session):
             self._train_epoch()
             self._finish_epoch()
 
+    def _lr_groups(self):
+        if not self.recipe.lr_groups:
+            return None
+        factors = parse_lr_groups(self.recipe.lr_groups)
+        return lambda groups: scale_groups(groups, self.model, self.source.graph, factors)
+
+    def _freeze(self) -> Frozen | None:
+        names = frozen_nodes(self.source, self.recipe)
+        if not names:
+            return None
+        if self.recipe.unfreeze_epoch and self.context.active:
+            raise TrainError("unfreeze_epoch in a distributed run: DDP fixes the parameters "
+                             "it synchronises when it starts",
+                             hint="train the frozen and the unfrozen phase as two runs, the "
+                                  "second with init_weights from the first")
+        return Frozen(self.model, names)
+
     def _train_epoch(self) -> None:
+        if self.frozen is not None and self.recipe.unfreeze_epoch \
+                and self.epochs_done >= self.recipe.unfreeze_epoch:
+            self.frozen.release()
+            self.frozen = None
+            self.recorder.progress.message(f"epoch {self.epochs_done + 1}: unfrozen "
+                                           f"({self.recipe.freeze}) from here on")
         recipe, steps = self.recipe, self.steps_per_epoch
         batch = recipe.batch_size
         if self.step_in_epoch == 0:

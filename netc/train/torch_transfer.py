@@ -13,8 +13,7 @@ import fnmatch
 from torch import nn
 
 from netc.compiler.ir import Graph
-
-LR_SCALE = "lr_scale"  # optimizer group key: the group's rate is the schedule's rate times this
+from netc.train.torch_optim import LR_SCALE
 
 
 def _module(model: nn.Module, name: str) -> nn.Module:
