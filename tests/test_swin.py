@@ -5,27 +5,17 @@ load, equal outputs at 224 for Swin-T, and a small Swin with odd map sizes on bo
 by node (`netc diff`, `netc check`)."""
 from __future__ import annotations
 
-import shutil
-import textwrap
-
 import pytest
 import torch
-import torchvision
-import yaml
 
 import netc
 from conftest import EXAMPLES
 from netc.crosscheck import numeric_check, param_diff
 from netc.report import summary_text
+from transformer_helpers import (REFERENCES, load_small, outputs_match_at_224, reference,
+                                 refused_where_it_stands, specs)
 
-REFERENCES = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())["transformers"]
-SPECS = sorted(s for s in REFERENCES if s.startswith("swin_"))
-TOLERANCE = 1e-5
-
-
-def _reference(spec, device="cpu"):
-    with torch.device(device):
-        return getattr(torchvision.models, REFERENCES[spec]["builder"])(weights=None)
+SPECS = specs("swin_")
 
 
 def test_every_swin_spec_is_listed():
@@ -35,40 +25,19 @@ def test_every_swin_spec_is_listed():
 @pytest.mark.parametrize("spec", SPECS)
 def test_counts_match_torchvision(spec):
     graph = netc.load(EXAMPLES / spec)
-    reference = _reference(spec, "meta")
     assert graph.trainable == REFERENCES[spec]["params"] == \
-        sum(p.numel() for p in reference.parameters())
+        sum(p.numel() for p in reference(spec, "meta").parameters())
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if REFERENCES[s]["build"]])
+@pytest.mark.parametrize("spec", specs("swin_", "build"))
 def test_torchvision_weights_load_strictly(spec):
     model = netc.build(netc.load(EXAMPLES / spec))
-    model.load_state_dict(_reference(spec).state_dict(), strict=True)
+    model.load_state_dict(reference(spec).state_dict(), strict=True)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if REFERENCES[s]["outputs"]])
+@pytest.mark.parametrize("spec", specs("swin_", "outputs"))
 def test_outputs_match_torchvision_at_224(spec):
-    """torchvision's layer norms start as the identity and its head near zero: both are drawn
-    anew, the head scaled so the outputs are about 1, as tests/test_zoo_torchvision.py does."""
-    torch.manual_seed(0)
-    model, reference = netc.build(netc.load(EXAMPLES / spec)), _reference(spec)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in reference.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
-        scale = reference.eval()(torch.randn(2, 3, 224, 224, generator=generator)).abs().max()
-        reference.head.weight /= scale
-        reference.head.bias /= scale
-    model.load_state_dict(reference.state_dict(), strict=True)
-    model.eval()
-    x, other = (torch.randn(1, 3, 224, 224, generator=generator) for _ in range(2))
-    with torch.no_grad():
-        ours, theirs = model(x), reference(x)
-        spread = (theirs - reference(other)).abs().max().item()
-    assert spread > 0.1, f"the reference's output hardly depends on its input ({spread:.3g})"
-    assert (ours - theirs).abs().max().item() <= TOLERANCE
+    outputs_match_at_224(spec, lambda model: model.head)
 
 
 # -- a small Swin with odd map sizes, on both backends ---------------------------------------------
@@ -84,11 +53,7 @@ SMALL = """
 
 
 def _load(tmp_path, text):
-    (tmp_path / "lib").mkdir(exist_ok=True)
-    shutil.copy(EXAMPLES / "lib" / "swin.yaml", tmp_path / "lib" / "swin.yaml")
-    path = tmp_path / "net.yaml"
-    path.write_text(textwrap.dedent(text))
-    return netc.load(str(path))
+    return load_small(tmp_path, text, "swin.yaml")
 
 
 def test_small_swin_shapes_and_macs(tmp_path):
@@ -127,25 +92,11 @@ def test_small_swin_trains_on_both_backends(tmp_path):
     assert tuple(out.shape) == (2, 10)
 
 
-@pytest.mark.parametrize("layer, message", [
+@pytest.mark.parametrize("layers, message", [
     ("window_attention: {heads: 3, window: 2}", "3 heads do not divide 8 channels"),
     ("window_attention: {heads: 2, window: 2, shift: 2}", "shift \\[2, 2\\] must be smaller"),
+    ("tokens, window_attention: {heads: 2, window: 2}", "needs a C x H x W input"),
+    ("tokens, patch_merge", "needs a C x H x W input"),
 ])
-def test_window_attention_refuses_what_does_not_fit(tmp_path, layer, message):
-    with pytest.raises(netc.SpecError, match=message) as err:
-        _load(tmp_path, f"""
-            netc: 1
-            input: {{shape: [8, 4, 4]}}
-            body: [{layer}]
-        """)
-    assert err.value.loc.line == 4
-
-
-@pytest.mark.parametrize("layer", ["window_attention: {heads: 2, window: 2}", "patch_merge"])
-def test_swin_ops_refuse_a_token_sequence(tmp_path, layer):
-    with pytest.raises(netc.SpecError, match="needs a C x H x W input"):
-        _load(tmp_path, f"""
-            netc: 1
-            input: {{shape: [8, 4, 4]}}
-            body: [tokens, {layer}]
-        """)
+def test_swin_ops_refuse_what_does_not_fit(tmp_path, layers, message):
+    refused_where_it_stands(tmp_path, [8, 4, 4], layers, message)

@@ -5,14 +5,9 @@ load, equal outputs at 224, node shapes equal to the reference's, the encoder's 
 class and a loop, and a small ViT on both backends node by node (`netc diff`, `netc check`)."""
 from __future__ import annotations
 
-import shutil
-import textwrap
-
 import numpy as np
 import pytest
 import torch
-import torchvision
-import yaml
 
 import netc
 from conftest import EXAMPLES
@@ -22,18 +17,13 @@ from netc.cli import main
 from netc.crosscheck import numeric_check, param_diff
 from netc.report import summary_text
 from netc.weights import random_weights
+from transformer_helpers import (REFERENCES, load_small, outputs_match_at_224, reference,
+                                 refused_where_it_stands, specs)
 
-REFERENCES = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())["transformers"]
-SPECS = sorted(s for s in REFERENCES if s.startswith("vit_"))  # Swin: tests/test_swin.py
-TOLERANCE = 1e-5  # outputs scaled to about 1, as tests/test_zoo_torchvision.py compares them
-
-
-def _reference(spec, device="cpu"):
-    with torch.device(device):
-        return getattr(torchvision.models, REFERENCES[spec]["builder"])(weights=None)
+SPECS = specs("vit_")  # Swin: tests/test_swin.py
 
 
-def test_every_transformer_spec_is_listed():
+def test_every_vit_spec_is_listed():
     assert SPECS == sorted(p.name for p in EXAMPLES.glob("vit_*.yaml"))
 
 
@@ -41,56 +31,30 @@ def test_every_transformer_spec_is_listed():
 def test_counts_and_node_shapes_match_torchvision(spec):
     """Counted without building: the reference on the meta device, its module outputs by hook."""
     graph, ref = netc.load(EXAMPLES / spec), REFERENCES[spec]
-    reference = _reference(spec, "meta")
-    assert graph.trainable == ref["params"] == sum(p.numel() for p in reference.parameters())
+    model = reference(spec, "meta")
+    assert graph.trainable == ref["params"] == sum(p.numel() for p in model.parameters())
     shapes = {}
     for name in ("conv_proj", "encoder.layers.encoder_layer_0.mlp.0", "encoder.ln", "heads.head"):
-        reference.get_submodule(name).register_forward_hook(
+        model.get_submodule(name).register_forward_hook(
             lambda m, i, o, name=name: shapes.__setitem__(name, list(o.shape[1:])))
-    reference.eval()(torch.empty(1, 3, 224, 224, device="meta"))
+    model.eval()(torch.empty(1, 3, 224, 224, device="meta"))
     assert {name: graph.node(name).shape for name in shapes} == shapes
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if REFERENCES[s]["build"]])
+@pytest.mark.parametrize("spec", specs("vit_", "build"))
 def test_torchvision_weights_load_strictly(spec):
     model = netc.build(netc.load(EXAMPLES / spec))
     assert sum(p.numel() for p in model.parameters()) == REFERENCES[spec]["params"]
-    model.load_state_dict(_reference(spec).state_dict(), strict=True)
+    model.load_state_dict(reference(spec).state_dict(), strict=True)
 
 
-def _randomise(model):
-    """torchvision's head starts at zero and its layer norms as the identity, which would hide a
-    wrong head, a missing norm or a swapped scale and shift; the class token starts at zero. The
-    head is then scaled so the outputs are about 1 and the tolerance is relative to them."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
-        model.class_token.copy_(torch.randn(model.class_token.shape, generator=generator))
-        head = model.heads.head
-        head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * 0.05)
-        head.bias.copy_(torch.randn(head.bias.shape, generator=generator) * 0.1)
-        scale = model.eval()(torch.randn(2, 3, 224, 224, generator=generator)).abs().max()
-        head.weight /= scale
-        head.bias /= scale
+def _class_token(model, generator):
+    model.class_token.copy_(torch.randn(model.class_token.shape, generator=generator))
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if REFERENCES[s]["outputs"]])
+@pytest.mark.parametrize("spec", specs("vit_", "outputs"))
 def test_outputs_match_torchvision_at_224(spec):
-    torch.manual_seed(0)
-    model, reference = netc.build(netc.load(EXAMPLES / spec)), _reference(spec)
-    _randomise(reference)
-    model.load_state_dict(reference.state_dict(), strict=True)
-    model.eval(), reference.eval()
-    generator = torch.Generator().manual_seed(1)
-    x, other = (torch.randn(1, 3, 224, 224, generator=generator) for _ in range(2))
-    with torch.no_grad():
-        ours, theirs = model(x), reference(x)
-        spread = (theirs - reference(other)).abs().max().item()
-    assert spread > 0.1, f"the reference's output hardly depends on its input ({spread:.3g})"
-    assert (ours - theirs).abs().max().item() <= TOLERANCE
+    outputs_match_at_224(spec, lambda model: model.heads.head, _class_token)
 
 
 def test_encoder_blocks_are_one_class_and_a_loop():
@@ -116,11 +80,7 @@ SMALL = """
 
 
 def _small(tmp_path, text=SMALL):
-    (tmp_path / "lib").mkdir(exist_ok=True)
-    shutil.copy(EXAMPLES / "lib" / "vit.yaml", tmp_path / "lib" / "vit.yaml")
-    path = tmp_path / "net.yaml"
-    path.write_text(textwrap.dedent(text))
-    return netc.load(str(path))
+    return load_small(tmp_path, text, "vit.yaml")
 
 
 def test_small_vit_counts_by_hand(tmp_path):
@@ -184,34 +144,16 @@ def test_netc_weights_converts_a_vit_to_keras_and_back(tmp_path):
     assert np.max(np.abs(got - expected)) < 1e-5
 
 
-@pytest.mark.parametrize("layer, message", [
-    ("tokens", "needs a C x H x W input"),
-    ("class_token", "needs a sequence of tokens"),
-    ("self_attention: {heads: 2}", "needs a sequence of tokens"),
+@pytest.mark.parametrize("shape, layers, message", [
+    ([12], "tokens", "needs a C x H x W input"),
+    ([12], "class_token", "needs a sequence of tokens"),
+    ([12], "self_attention: {heads: 2}", "needs a sequence of tokens"),
+    ([8, 2, 2], "tokens, self_attention: {heads: 5}", "5 heads do not divide 8 features"),
+    ([8, 2, 2], "tokens, select_token: {index: 4}", "index 4 is past the last of 4 tokens"),
+    ([8, 2, 2], "tokens, conv2d: {out: 3, kernel: 1}", "needs a C x H x W input"),
 ])
-def test_token_ops_refuse_a_flat_input(tmp_path, layer, message):
-    with pytest.raises(netc.SpecError, match=message) as err:
-        _small(tmp_path, f"""
-            netc: 1
-            input: {{shape: [12]}}
-            body: [{layer}]
-        """)
-    assert err.value.loc.line == 4
-
-
-@pytest.mark.parametrize("layer, message", [
-    ("self_attention: {heads: 5}", "5 heads do not divide 8 features"),
-    ("select_token: {index: 4}", "index 4 is past the last of 4 tokens"),
-    ("conv2d: {out: 3, kernel: 1}", "needs a C x H x W input"),
-])
-def test_token_ops_refuse_what_does_not_fit(tmp_path, layer, message):
-    with pytest.raises(netc.SpecError, match=message) as err:
-        _small(tmp_path, f"""
-            netc: 1
-            input: {{shape: [8, 2, 2]}}
-            body: [tokens, {layer}]
-        """)
-    assert err.value.loc.line == 4
+def test_token_ops_refuse_what_does_not_fit(tmp_path, shape, layers, message):
+    refused_where_it_stands(tmp_path, shape, layers, message)
 
 
 def test_flat_torch_source_holds_the_nested_parameter(tmp_path):
