@@ -182,6 +182,8 @@ class Graph:
             for key, value in _expect(entry["args"], dict, "a block entry's 'args'").items():
                 if not isinstance(key, str) or not isinstance(value, SCALARS):
                     raise ValueError("a block entry's arguments are not names and plain values")
+        if "normalize" in meta:
+            _check_normalize(meta["normalize"])
         return cls(data["name"], data["input"]["name"], _expect(data["input"]["shape"], list,
                    "the input shape"), nodes, _expect(data["outputs"], list, "'outputs'"), meta)
 
@@ -197,6 +199,21 @@ class Graph:
             text = json.dumps(body, sort_keys=True, separators=(",", ":"))
             self._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._hash
+
+
+def _check_normalize(value) -> None:
+    """meta["normalize"] (netc.spec.preprocess): {order: rgb|bgr, mean: [...], std: [...]}, one
+    positive std per mean; else ValueError."""
+    _expect(value, dict, "'meta.normalize'", {"order", "mean", "std"})
+    if value["order"] not in ("rgb", "bgr"):
+        raise ValueError("'meta.normalize' order is neither rgb nor bgr")
+    for key in ("mean", "std"):
+        numbers = _expect(value[key], list, f"'meta.normalize.{key}'")
+        if not numbers or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  for v in numbers):
+            raise ValueError(f"'meta.normalize.{key}' is not a list of numbers")
+    if len(value["mean"]) != len(value["std"]) or not all(s > 0 for s in value["std"]):
+        raise ValueError("'meta.normalize.std' is not one positive number per mean")
 
 
 def _prefixes(name: str):

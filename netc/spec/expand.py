@@ -17,6 +17,7 @@ from .document import BLOCK_META, Document, bind_params
 from .errors import SpecError, did_you_mean
 from .expressions import Namespace, format_name, is_expression, resolve
 from .loader import LocDict, location_of
+from .preprocess import resolve_normalize
 from .schema import COMBINATORS
 from .validate import value_problem
 
@@ -95,6 +96,10 @@ class Expander:
         self.graph.meta.setdefault("residuals", [])
         self.graph.meta.setdefault("stages", [])
         self.graph.meta.setdefault("blocks", [])
+        if "normalize" in data["input"]:  # preprocessing as data: the trainer applies it
+            self.graph.meta["normalize"] = resolve_normalize(
+                data["input"]["normalize"], self.graph.input_shape[0],
+                location_of(data["input"], "normalize"))
         if data.get("outputs"):  # named outputs: a segmentation head and its auxiliary head
             from ..compiler.outputs import select_outputs
 

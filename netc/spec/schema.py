@@ -12,6 +12,7 @@ from pathlib import Path
 from ..compiler.ops import REGISTRY
 from ..compiler.ops.attr_types import MAX_CHANNELS
 from ..compiler.ops.schema_types import BOOL, EXPR, NUMBER, POS_INT, PROB, either
+from .preprocess import SCHEMA as NORMALIZE_SCHEMA
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 INPUT_DIM = either({"type": "integer", "minimum": 1, "maximum": MAX_CHANNELS})
@@ -139,7 +140,8 @@ def build_schema() -> dict:
                           "not": {"minItems": 2, "maxItems": 2,
                                   "description": "2 entries: an input is [features] or "
                                                  "[channels, height, width]"}},
-                                     "name": {"type": "string", "pattern": IDENT}}},
+                                     "name": {"type": "string", "pattern": IDENT},
+                                     "normalize": NORMALIZE_SCHEMA}},
             "include": {"type": "array", "items": {"type": "string"}},
             "defaults": {"$ref": "#/$defs/defaults"},
             "blocks": {"$ref": "#/$defs/blocks"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netc.train.data import DataSet, load_data, split_validation
+from netc.train.data import DataSet, input_normalisation, load_data, split_validation
 from netc.train.errors import TrainError
 from netc.train.recipe import Recipe
 
@@ -18,7 +18,8 @@ def checkpoint_data(where: str, recipe: Recipe, source: "ModelSource", data: str
     """``data`` (default: the run's) for scoring one split. train and val are the parts the
     run's recipe divided its training images into (val_fraction, seed), so ``train`` scores
     what the model trained on."""
-    dataset = load_data(data or recipe.data, source.input_shape, source.num_classes)
+    dataset = load_data(data or recipe.data, source.input_shape, source.num_classes,
+                        normalize=input_normalisation(source))
     if split != "test":
         dataset = split_validation(dataset, recipe.val_fraction, recipe.seed)
     if not dataset.split_exists(split):

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from netc.train.base import Session, Trainer
-from netc.train.data import DataSet, load_data, split_validation
+from netc.train.data import DataSet, input_normalisation, load_data, split_validation
 from netc.train.errors import TrainError
 from netc.train.initial import frozen_nodes, load_initial
 from netc.train.keras_checkpoint import (FORMAT, SUFFIX, TEMP_SUFFIX, read_checkpoint_state,
@@ -104,7 +104,8 @@ class KerasSession(Session):
                              hint="make the source from a spec (netc.runs.model_source)")
         self.source, self.recipe = source, recipe
         self.backend = keras.backend.backend()
-        data = load_data(recipe.data, source.input_shape, source.num_classes)
+        data = load_data(recipe.data, source.input_shape, source.num_classes,
+                         normalize=input_normalisation(source))
         self.data: DataSet = split_validation(data, recipe.val_fraction, recipe.seed)
         self.eval_splits = {}  # split -> (normalised channels-last images, labels)
         for name in ("val", "test"):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
 import torch
 
-from netc.train.data import DataSet, load_data
+from netc.train.data import DataSet, input_normalisation, load_data
 from netc.train.errors import TrainError
 from netc.train.lesion import check_request, lesion_report
 from netc.train.recipe import recipe_from_dict
@@ -78,7 +78,8 @@ def lesion_checkpoint(checkpoint: str | Path, source: "ModelSource", data: str |
     device = resolve_device(options.pop("device", "auto"))
     model, payload = load_model(checkpoint, source, device)
     recipe = recipe_from_dict(payload["recipe"], where=str(checkpoint))
-    dataset = load_data(data or recipe.data, source.input_shape, source.num_classes)
+    dataset = load_data(data or recipe.data, source.input_shape, source.num_classes,
+                        normalize=input_normalisation(source))
     options.setdefault("batch_size", recipe.eval_batch_size)
     blocks, lesion = graph_lesion(source.graph, model)
     return lesion_study(model, dataset, blocks=blocks, lesion=lesion, device=device, **options)

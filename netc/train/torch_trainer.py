@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from netc.train.base import Session, Trainer
-from netc.train.data import load_data, split_validation
+from netc.train.data import input_normalisation, load_data, split_validation
 from netc.train.errors import TrainError
 from netc.train.initial import frozen_nodes, load_initial
 from netc.train.progress import Progress
@@ -74,7 +74,8 @@ class TorchSession(Session):
             torch.set_num_threads(recipe.threads)
         if self.device.type == "cuda":  # input sizes are fixed: let cuDNN pick its fastest kernels
             torch.backends.cudnn.benchmark = True
-        data = load_data(recipe.data, source.input_shape, source.num_classes)
+        data = load_data(recipe.data, source.input_shape, source.num_classes,
+                         normalize=input_normalisation(source))
         data = split_validation(data, recipe.val_fraction, recipe.seed)
         join_process_group(context, self.device)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import difflib
 from typing import Callable
 
-from netc.train.data.base import DataSet, split_validation
+from netc.train.data.base import (DataSet, declared_normalisation, input_normalisation,
+                                  split_validation)
 from netc.train.data.cifar import load_cifar10, load_cifar100
 from netc.train.data.digits import load_digits
 from netc.train.data.imagefolder import load_imagefolder
 from netc.train.data.synthetic import load_synthetic
 from netc.train.errors import TrainError
 
-__all__ = ["DataSet", "load_data", "check_fits", "split_validation", "DATA_SOURCES"]
+__all__ = ["DataSet", "load_data", "input_normalisation", "check_fits", "split_validation",
+           "DATA_SOURCES"]
 
 Loader = Callable[[str | None, tuple[int, int, int], int], DataSet]
 
@@ -34,8 +36,10 @@ DATA_SOURCES: dict[str, tuple[Loader, str | None]] = {
 _RESIZED_TO_MODEL = {"imagefolder", "synthetic"}
 
 
-def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int) -> DataSet:
-    """Load the data set named by ``source`` for a model taking ``input_shape`` (C, H, W)."""
+def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int,
+              normalize: dict | None = None) -> DataSet:
+    """Load the data set named by ``source`` for a model taking ``input_shape`` (C, H, W),
+    normalised as ``normalize`` (the graph's meta["normalize"]) declares, if given."""
     kind, sep, arg = source.partition(":")
     if kind not in DATA_SOURCES:
         close = difflib.get_close_matches(kind, DATA_SOURCES, n=1)
@@ -50,7 +54,7 @@ def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int) 
         raise TrainError(f"data source '{kind}' takes no argument, got '{source}'")
     data = loader(arg or None, tuple(input_shape), num_classes)
     check_fits(data, input_shape, num_classes)
-    return data
+    return declared_normalisation(data, normalize)
 
 
 def check_fits(data: DataSet, input_shape: tuple[int, int, int], num_classes: int) -> None:

@@ -17,8 +17,9 @@ _STATS_CHUNK = 4096
 class DataSet:
     """Images as raw arrays (N, C, H, W), uint8 or float32; ``raw * pixel_scale`` lies in [0, 1].
 
-    ``mean`` and ``std`` are per channel, in [0, 1] units, measured on the training split; the
-    trainer normalises with them after augmentation. ``val_*`` is empty unless a validation
+    ``mean`` and ``std`` are per channel, in [0, 1] units, measured on the training split unless
+    the network declares its own (``declared_normalisation``); the trainer normalises with them
+    after augmentation. ``val_*`` is empty unless a validation
     fraction was carved out of the training split.
     """
 
@@ -78,6 +79,31 @@ def make_dataset(name: str, classes: tuple[str, ...], train_x: np.ndarray, train
                    train_y=np.asarray(train_y, dtype=np.int64), test_x=test_x,
                    test_y=np.asarray(test_y, dtype=np.int64), pixel_scale=pixel_scale,
                    mean=mean, std=std)
+
+
+def input_normalisation(source) -> dict | None:
+    """The normalisation a ModelSource's network declares for its input, or None."""
+    return None if source.graph is None else source.graph.meta.get("normalize")
+
+
+def declared_normalisation(data: DataSet, normalize: dict | None) -> DataSet:
+    """``data`` normalised as the network's input declares (meta["normalize"], see
+    netc.spec.preprocess) instead of by its own statistics: the declared mean and std, and for
+    BGR order the images' channels reversed, so every trainer reads them unchanged."""
+    if normalize is None:
+        return data
+    channels = data.image_shape[0]
+    if len(normalize["mean"]) != channels:
+        raise TrainError(f"the network's input normalisation has {len(normalize['mean'])} "
+                         f"channel(s) but data set {data.name} has {channels}")
+    changes = {"mean": tuple(float(m) for m in normalize["mean"]),
+               "std": tuple(float(s) for s in normalize["std"])}
+    if normalize["order"] == "bgr":
+        for key in ("train_x", "test_x", "val_x"):
+            images = getattr(data, key)
+            if images is not None:
+                changes[key] = np.ascontiguousarray(images[:, ::-1])
+    return replace(data, **changes)
 
 
 def stratified_split(labels: np.ndarray, holdout: int | float,
