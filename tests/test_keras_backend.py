@@ -82,13 +82,6 @@ def test_layer_names_are_ir_names_reversibly():
         assert keras_name(node.name) in names
 
 
-def test_a_name_outside_the_mapping_is_refused():
-    # Specs cannot make such names (the builder allows letters, digits, '_' and '.'); a graph
-    # built by hand can, and must not alias another name.
-    with pytest.raises(SpecError, match="may not contain '-'"):
-        keras_name("conv-1")
-
-
 def test_batchnorm_momentum_is_converted_and_epsilon_exact():
     model = netc.build(_graph("convs"), backend="keras")
     bn = model.get_layer("bn")
