@@ -40,6 +40,7 @@ from netc.train.torch_distributed import (DistContext, broadcast_buffers, contex
                                           leave_process_group, speaks_for_the_run,
                                           sum_across_ranks)
 from netc.train.torch_ema import WeightAverage
+from netc.train.torch_stream import announce_epoch, make_split
 from netc.train.torch_evaluate import evaluate_checkpoint, score, summarize
 from netc.train.torch_events import open_event_writer
 from netc.train.torch_lesion import lesion_checkpoint
@@ -75,7 +76,7 @@ class TorchSession(Session):
         if self.device.type == "cuda":  # input sizes are fixed: let cuDNN pick its fastest kernels
             torch.backends.cudnn.benchmark = True
         data = load_data(recipe.data, source.input_shape, source.num_classes,
-                         normalize=input_normalisation(source))
+                         normalize=input_normalisation(source), stream=True)
         data = split_validation(data, recipe.val_fraction, recipe.seed)
         join_process_group(context, self.device)
 
@@ -86,7 +87,8 @@ class TorchSession(Session):
         if recipe.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.num_classes = data.num_classes
-        splits = {name: DeviceSplit(*data.split(name), data, self.device, recipe.channels_last)
+        splits = {name: make_split(*data.split(name), data, self.device, recipe.channels_last,
+                                   train=name == "train")
                   for name in ("train", "val", "test") if data.split_exists(name)}
         self.train_split = splits.pop("train")
         self.eval_splits = splits
@@ -169,6 +171,8 @@ class TorchSession(Session):
             self.sums.zero_()
             self.train_seconds = 0.0
         order = self.order.to(self.device)  # one copy per epoch, not one per step
+        announce_epoch(self.train_split, self.order, batch, self.rows, self.step_in_epoch, steps,
+                       recipe.seed)
         self._seed_model_randomness()
         self.net.train()
         self._clock = (time.perf_counter(), self.train_seconds, self.step_in_epoch)

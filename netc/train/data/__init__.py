@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 from typing import Callable
 
-from netc.train.data.base import (DataSet, declared_normalisation, input_normalisation,
-                                  split_validation)
+from netc.train.data.base import (DataSet, declared_normalisation, in_memory,
+                                  input_normalisation, split_validation)
 from netc.train.data.cifar import load_cifar10, load_cifar100
 from netc.train.data.digits import load_digits
 from netc.train.data.imagefolder import load_imagefolder
@@ -37,9 +37,10 @@ _RESIZED_TO_MODEL = {"imagefolder", "synthetic"}
 
 
 def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int,
-              normalize: dict | None = None) -> DataSet:
+              normalize: dict | None = None, stream: bool = False) -> DataSet:
     """Load the data set named by ``source`` for a model taking ``input_shape`` (C, H, W),
-    normalised as ``normalize`` (the graph's meta["normalize"]) declares, if given."""
+    normalised as ``normalize`` (the graph's meta["normalize"]) declares, if given. With
+    ``stream`` an image folder stays files read on demand; else it is decoded into arrays."""
     kind, sep, arg = source.partition(":")
     if kind not in DATA_SOURCES:
         close = difflib.get_close_matches(kind, DATA_SOURCES, n=1)
@@ -54,7 +55,8 @@ def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int,
         raise TrainError(f"data source '{kind}' takes no argument, got '{source}'")
     data = loader(arg or None, tuple(input_shape), num_classes)
     check_fits(data, input_shape, num_classes)
-    return declared_normalisation(data, normalize)
+    data = declared_normalisation(data, normalize)
+    return data if stream else in_memory(data)
 
 
 def check_fits(data: DataSet, input_shape: tuple[int, int, int], num_classes: int) -> None:

@@ -11,6 +11,8 @@ import numpy as np
 from netc.train.errors import TrainError
 
 _STATS_CHUNK = 4096
+# decoded bytes a consumer that needs arrays (Keras, eval, lesion) may hold of a streamed set
+IN_MEMORY_LIMIT = 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,34 @@ def declared_normalisation(data: DataSet, normalize: dict | None) -> DataSet:
     if normalize["order"] == "bgr":
         for key in ("train_x", "test_x", "val_x"):
             images = getattr(data, key)
-            if images is not None:
+            if isinstance(images, np.ndarray):
                 changes[key] = np.ascontiguousarray(images[:, ::-1])
+            elif images is not None:  # files read on demand (imagefolder) reverse as they are read
+                changes[key] = images.reversed_channels()
     return replace(data, **changes)
+
+
+def is_streamed(data: DataSet) -> bool:
+    """Whether ``data`` holds files read on demand (imagefolder) rather than arrays."""
+    return not isinstance(data.train_x, np.ndarray)
+
+
+def in_memory(data: DataSet, limit: int | None = None) -> DataSet:
+    """``data`` with every split decoded into arrays; a set above ``limit`` bytes (default
+    IN_MEMORY_LIMIT) is refused."""
+    if not is_streamed(data):
+        return data
+    limit = IN_MEMORY_LIMIT if limit is None else limit
+    splits = ("train_x", "test_x", "val_x")
+    size = sum(getattr(data, key).nbytes for key in splits if getattr(data, key) is not None)
+    if size > limit:
+        raise TrainError(f"data set {data.name} takes {size / 2**30:.1f} GiB decoded at the "
+                         f"model's size; this path holds data in memory up to "
+                         f"{limit / 2**30:.1f} GiB",
+                         hint="train with --backend torch, which streams image folders from "
+                              "disk through a worker pool")
+    return replace(data, **{key: getattr(data, key).decoded() for key in splits
+                            if getattr(data, key) is not None})
 
 
 def stratified_split(labels: np.ndarray, holdout: int | float,
