@@ -20,7 +20,7 @@ from ..instances import Instance, Scope, all_instances, find_instances, instance
 from ..render import HOLE, hole, holes, ident, lit
 from .helpers import HELPERS
 from .loops import Call, find_run, run_lines
-from .names import SEP, AuxNames, keras_name
+from .names import AuxNames, is_under, keras_name
 from .text import model_text, node_expr, shortcut_first
 
 _NAMES = ("x", "name", "i", "inputs", "keras", "layers", "ops", "sys", "str", "range")
@@ -191,7 +191,7 @@ def _relative_names(text: str, values: list, prefix: str) -> tuple[str, list]:
 
     def sub(match):
         value = values[int(match.group(1))]
-        if isinstance(value, str) and value.startswith(prefix + SEP):
+        if isinstance(value, str) and is_under(value, prefix):
             return f"name + {lit(value[len(prefix):])}"
         kept.append(value)
         return hole(len(kept) - 1)
