@@ -18,8 +18,8 @@ SPEC = str(Path(__file__).resolve().parent.parent / "examples" / "resnet20_cifar
 def test_every_command_module_is_registered():
     names = set(main.commands)
     assert {c.name for c in COMMANDS} <= names
-    assert {"validate", "summary", "build", "schema", "ops", "train", "eval", "lesion", "diff",
-            "check", "weights", "table"} == names
+    assert {"validate", "summary", "build", "schema", "ops", "train", "eval", "lesion", "embed",
+            "diff", "check", "weights", "table", "export", "graph"} == names
 
 
 def test_python_dash_m_netc_runs_the_command():

@@ -37,10 +37,12 @@ _RESIZED_TO_MODEL = {"imagefolder", "synthetic"}
 
 
 def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int,
-              normalize: dict | None = None, stream: bool = False) -> DataSet:
+              normalize: dict | None = None, stream: bool = False,
+              any_classes: bool = False) -> DataSet:
     """Load the data set named by ``source`` for a model taking ``input_shape`` (C, H, W),
     normalised as ``normalize`` (the graph's meta["normalize"]) declares, if given. With
-    ``stream`` an image folder stays files read on demand; else it is decoded into arrays."""
+    ``stream`` an image folder stays files read on demand; else it is decoded into arrays.
+    ``any_classes``: the classes need not match the model's outputs (a feature extractor's)."""
     kind, sep, arg = source.partition(":")
     if kind not in DATA_SOURCES:
         close = difflib.get_close_matches(kind, DATA_SOURCES, n=1)
@@ -54,7 +56,7 @@ def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int,
     if arg_name is None and sep:
         raise TrainError(f"data source '{kind}' takes no argument, got '{source}'")
     data = loader(arg or None, tuple(input_shape), num_classes)
-    check_fits(data, input_shape, num_classes)
+    check_fits(data, input_shape, data.num_classes if any_classes else num_classes)
     data = declared_normalisation(data, normalize)
     return data if stream else in_memory(data)
 
