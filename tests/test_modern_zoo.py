@@ -1,16 +1,14 @@
 """What the torchvision conformance test (tests/test_zoo_torchvision.py) cannot see in the modern
 CNNs: ConvNeXt starts its layer scales at 1e-6 and its layer norms at the identity, so a block
 that computed nothing at all would still match; here they are random, and every block counts.
-And names: RegNet's keys (`trunk_output.block1.block1-0.f.se.fc1`) are spelled as they are, so
-torchvision's state_dict loads with no mapping (tests/data/regnet_y_400mf.yaml, torch only until
-the Keras backend writes dashed names)."""
+And names: a layer name may hold the dashes of RegNet's keys (`trunk_output.block1.block1-0`),
+on both torch source forms, and only as single dashes inside a part."""
 from __future__ import annotations
 
 import pytest
 
 import netc
-from conftest import EXAMPLES, ROOT
-from test_zoo_torchvision import _calibrate_norms
+from conftest import EXAMPLES
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -106,18 +104,3 @@ def test_a_dash_only_joins_runs_of_letters_and_digits(tmp_path, name):
     with pytest.raises(netc.SpecError, match="single dashes"):
         _load(tmp_path, DASHED.replace("fc-out", name))
 
-
-def test_regnet_y_400mf_loads_torchvision_keys_as_they_are():
-    graph = netc.load(ROOT / "tests" / "data" / "regnet_y_400mf.yaml", {"size": SIZE})
-    reference = torchvision.models.regnet_y_400mf(weights=None)
-    _calibrate_norms(reference, SIZE)
-    reference.eval()
-    assert graph.trainable == sum(p.numel() for p in reference.parameters()) == 4344144
-    model = netc.build(graph).eval()
-    model.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        ours, theirs = model(x), reference(x)
-    assert (theirs[0] - theirs[1]).abs().max() > 0.01
-    diff = (ours - theirs).abs().max().item()
-    assert diff <= 1e-5, f"outputs differ by {diff:.3g}"
