@@ -128,3 +128,36 @@ def test_a_folder_trains_streamed_without_being_held_in_memory(tmp_path, monkeyp
     result = train(spec, recipe, tmp_path / "run", backend="torch", progress=quiet)
     assert (tmp_path / "run" / "ir.json").exists()
     assert result is not None
+
+
+class _StopsMidEpoch(Exception):
+    pass
+
+
+def test_a_streamed_run_resumed_mid_epoch_ends_bit_identical(tmp_path):
+    """Random resized crops drawn by the workers follow the epoch's order and position, so a run
+    stopped after a mid-epoch checkpoint and resumed ends with the uninterrupted run's weights."""
+    from netc.train import resume
+    from netc.train.progress import Progress
+    from netc.train.torch_checkpoint import load_checkpoint
+
+    class StopsMidEpoch(Progress):
+        def step(self, epoch, epochs, step, *args, **kwargs) -> None:
+            if epoch == 2 and step == 3:
+                raise _StopsMidEpoch
+
+    folder = write_folder(tmp_path / "f", per_class=12)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    recipe = make_recipe({"data": f"imagefolder:{folder}", "epochs": 3, "batch_size": 4,
+                          "lr": 0.05, "device": "cpu", "checkpoint_every_steps": 2})
+    train(spec, recipe, tmp_path / "whole", backend="torch", progress=Progress(enabled=False))
+    with pytest.raises(_StopsMidEpoch):
+        train(spec, recipe, tmp_path / "cut", backend="torch",
+              progress=StopsMidEpoch(enabled=False))
+    stopped = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert (stopped["epoch"], stopped["step_in_epoch"]) == (1, 2)
+    resume(tmp_path / "cut", progress=Progress(enabled=False))
+    whole, cut = (load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["model"]
+                  for run in ("whole", "cut"))
+    assert all(torch.equal(whole[key], cut[key]) for key in whole)
