@@ -98,11 +98,12 @@ def test_the_ir_carries_the_normalisation(tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"order": "gbr", "mean": [0.5], "std": [0.5]}, "neither rgb nor bgr"),
-    ({"order": "rgb", "mean": [0.5], "std": [0]}, "positive"),
-    ({"order": "rgb", "mean": [0.5, 0.5], "std": [0.5]}, "one positive number per mean"),
+    ({"order": "gbr", "mean": [0.5] * 3, "std": [0.5] * 3}, "neither rgb nor bgr"),
+    ({"order": "rgb", "mean": [0.5] * 3, "std": [0.5, 0.5, 0]}, "positive"),
+    ({"order": "rgb", "mean": [0.5] * 3, "std": [0.5]}, "one positive number per mean"),
     ({"order": "rgb", "mean": ["a"], "std": [0.5]}, "not a list of numbers"),
     ({"order": "rgb", "mean": [0.5]}, "fields"),
+    ({"order": "rgb", "mean": [0.5], "std": [0.5]}, "1 channel.s.; the input has 3"),
 ])
 def test_from_json_refuses_a_malformed_normalisation(tmp_path, bad, message):
     data = netc.load(str(spec_file(tmp_path, None))).to_json()

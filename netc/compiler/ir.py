@@ -183,7 +183,7 @@ class Graph:
                 if not isinstance(key, str) or not isinstance(value, SCALARS):
                     raise ValueError("a block entry's arguments are not names and plain values")
         if "normalize" in meta:
-            _check_normalize(meta["normalize"])
+            _check_normalize(meta["normalize"], data["input"]["shape"])
         return cls(data["name"], data["input"]["name"], _expect(data["input"]["shape"], list,
                    "the input shape"), nodes, _expect(data["outputs"], list, "'outputs'"), meta)
 
@@ -201,9 +201,9 @@ class Graph:
         return self._hash
 
 
-def _check_normalize(value) -> None:
+def _check_normalize(value, input_shape) -> None:
     """meta["normalize"] (netc.spec.preprocess): {order: rgb|bgr, mean: [...], std: [...]}, one
-    positive std per mean; else ValueError."""
+    mean and one positive std per input channel; else ValueError."""
     _expect(value, dict, "'meta.normalize'", {"order", "mean", "std"})
     if value["order"] not in ("rgb", "bgr"):
         raise ValueError("'meta.normalize' order is neither rgb nor bgr")
@@ -214,6 +214,10 @@ def _check_normalize(value) -> None:
             raise ValueError(f"'meta.normalize.{key}' is not a list of numbers")
     if len(value["mean"]) != len(value["std"]) or not all(s > 0 for s in value["std"]):
         raise ValueError("'meta.normalize.std' is not one positive number per mean")
+    channels = input_shape[0] if isinstance(input_shape, list) and input_shape else None
+    if len(value["mean"]) != channels:
+        raise ValueError(f"'meta.normalize' has {len(value['mean'])} channel(s); the input has "
+                         f"{channels}")
 
 
 def _prefixes(name: str):
