@@ -18,6 +18,11 @@ from ..base import UnsupportedOp
 from ..render import lit
 from .init import initializers
 
+# A convolution's `strides` is always written, between UNIT marks, so that a block's instances
+# that differ only in stride are one function with a stride argument; where the value written is
+# Keras's default (1, 1), text.model_text leaves the keyword out.
+UNIT = "\x02"
+
 
 @dataclass
 class Ctx:
@@ -72,7 +77,7 @@ def conv2d(n, ctx: Ctx) -> str:
     elif any(at["padding"]):
         src = _zero_pad(ctx, at["padding"])
     common = (f"{lit(at['kernel'])}"
-              + (f", strides={lit(at['stride'])}" if at["stride"] != [1, 1] else "")
+              + f"{UNIT}, strides={lit(at['stride'])}{UNIT}"
               + (f", padding={lit(padding)}" if padding != "valid" else "")
               + (f", dilation_rate={lit(at['dilation'])}" if at["dilation"] != [1, 1] else "")
               + f", use_bias={lit(at['bias'])}")

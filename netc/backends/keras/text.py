@@ -2,6 +2,8 @@
 `build_model`) and the one expression each node becomes."""
 from __future__ import annotations
 
+import re
+
 import netc
 
 from ...compiler.ir import Graph
@@ -9,7 +11,7 @@ from ..base import UnsupportedOp, at_node
 from ..render import ident, lit
 from .helpers import HELPERS
 from .names import keras_name
-from .ops import EMITTERS, Ctx
+from .ops import EMITTERS, UNIT, Ctx
 
 DEEP_GRAPH = 400  # nodes; past this the emitted model raises Python's recursion limit
 
@@ -50,11 +52,20 @@ def node_expr(graph: Graph, node, args: list[str], aux, helpers: set,
         return emitter(node, ctx)
 
 
+_UNIT_STRIDES = re.compile(f"{UNIT}, strides=\\(1, 1\\){UNIT}")
+
+
+def _resolve_units(text: str) -> str:
+    """A marked keyword (ops.UNIT) at Keras's default is left out; any other is kept unmarked."""
+    return _UNIT_STRIDES.sub("", text).replace(UNIT, "")
+
+
 def model_text(graph: Graph, body: list[str], helpers: set, functions: str) -> str:
     c, *hw = graph.input_shape
     dims = ", ".join(map(lit, [*hw, c]))
     shape = dims + ("," if not hw else "")  # a flat input's shape is a tuple of one: (6,)
-    lines = "\n".join("    " + line if line else "" for line in body)
+    lines = _resolve_units("\n".join("    " + line if line else "" for line in body))
+    functions = _resolve_units(functions)
     # Keras walks a functional graph recursively (building, calling, serialising): a network of
     # thousands of layers, such as ResNet-1202, needs a deeper Python stack than the default.
     deep = len(graph.nodes) > DEEP_GRAPH
