@@ -122,4 +122,50 @@ body:
   - layernorm: {name: head_norm, scale: true, center: false}
   - linear: {name: fc, out: 5}
 """,
+    "tokens": """
+netc: 1
+name: tokens
+input: {shape: [3, 12, 10]}
+body:
+  - conv2d: {name: proj, out: 8, kernel: 4, stride: 4}
+  - tokens: {name: tokens}
+  - class_token: {name: cls}
+  - pos_embedding: {name: pos}
+  - layernorm: {name: ln, eps: 1.0e-6}
+  - self_attention: {name: attn, heads: 2}
+  - linear: {name: mlp, out: 8}
+  - select_token: {name: first, index: 0}
+  - linear: {name: head, out: 3}
+""",
+    "windows": """
+netc: 1
+name: windows
+input: {shape: [3, 10, 9]}
+body:
+  - conv2d: {name: proj, out: 8, kernel: 1}
+  - layernorm: {name: ln}
+  - window_attention: {name: attn, heads: 2, window: 4}
+  - window_attention: {name: shifted, heads: 4, window: [4, 3], shift: [2, 1]}
+  - patch_merge: {name: merge}
+  - channel_linear: {name: reduction, out: 8, bias: false}
+  - global_avgpool: {name: gap}
+""",
+    "dense": """
+netc: 1
+name: dense
+input: {shape: [3, 7, 6]}
+body:
+  - conv_transpose2d: {name: up_even, out: 4, kernel: 2, stride: 2}
+  - conv_transpose2d: {name: up_odd, out: 5, kernel: 3, stride: 2, output_pad: 1, bias: false}
+  - dag:
+      name: paths
+      nodes:
+        - {name: down, body: [maxpool: {name: "", kernel: 3, stride: 3}]}
+        - {name: near, from: down, body: [upsample: {name: "", scale: [2, 3]}]}
+        - {name: lin, from: down, body: [upsample: {name: "", scale: 2, mode: bilinear}]}
+        - {name: back, from: [lin, input], merge: {resize: {mode: bilinear}}}
+        - {name: crop, from: [back, near], merge: crop}
+        - {name: join, from: [crop, near], merge: concat}
+  - conv2d: {name: conv, out: 4, kernel: 3}
+""",
 }

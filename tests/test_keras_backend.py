@@ -137,3 +137,21 @@ def test_a_flat_feature_input_builds_and_matches_torch():
     np.testing.assert_allclose(got, by_hand, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(expected, by_hand, rtol=1e-5, atol=1e-5)
     assert numeric_check(graph)["ok"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("  - conv_transpose2d: {name: up, out: 3, kernel: 3, stride: 2, pad: 1}\n",
+     "cannot crop torch's padding"),
+    ("  - upsample: {name: up, scale: 2, mode: bilinear, align_corners: true}\n",
+     "cannot align corners"),
+    ("  - dag: {nodes: [{name: a, body: [maxpool: {kernel: 2}]},\n"
+     "                  {name: b, from: [a, input], merge: {resize: {mode: nearest}}}]}\n",
+     "only for whole upsampling factors"),
+])
+def test_dense_corners_keras_cannot_match_are_refused(body, message):
+    """Corners where Keras's layers compute something other than torch's are refused by name."""
+    graph = netc.load("refused.yaml", text=f"netc: 1\nname: refused\ninput: {{shape: [3, 5, 7]}}\n"
+                                           f"body:\n{body}")
+    netc.build(graph, backend="torch")
+    with pytest.raises(SpecError, match=message):
+        netc.build(graph, backend="keras")
