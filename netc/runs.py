@@ -22,12 +22,14 @@ def model_source(graph: Graph, spec_text: str, backend: str = DEFAULT_BACKEND):
     from . import build
     from .train import ModelSource
 
-    if len(graph.input_shape) != 3 or len(graph.node(graph.outputs[0]).shape) != 1:
-        raise SpecError(f"'{graph.name}' is not an image classifier (input "
-                        f"{graph.input_shape}, output {graph.node(graph.outputs[0]).shape}); "
-                        "netc trains networks that map C x H x W images to class scores")
+    out = graph.node(graph.outputs[0]).shape
+    dense = len(out) == 3 and tuple(out[1:]) == tuple(graph.input_shape[1:])
+    if len(graph.input_shape) != 3 or not (len(out) == 1 or dense):
+        raise SpecError(f"'{graph.name}' is neither an image classifier nor a per-pixel one "
+                        f"(input {graph.input_shape}, output {out}); netc trains networks that "
+                        "map C x H x W images to class scores, or to K x H x W maps of them")
     return ModelSource(build=lambda: build(graph, backend), input_shape=tuple(graph.input_shape),
-                       num_classes=graph.node(graph.outputs[0]).shape[0], spec_text=spec_text,
+                       num_classes=out[0], spec_text=spec_text,
                        ir_hash=graph.content_hash(), name=graph.name, backend=backend,
                        graph=graph)
 

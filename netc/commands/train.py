@@ -12,7 +12,8 @@ from ..backends import DEFAULT_BACKEND, available
 from .options import SET, overrides
 
 RECIPE_FLAGS = [  # (flag, recipe field, click type, help)
-    ("--data", "data", str, "digits | cifar10:DIR | cifar100:DIR | imagefolder:DIR | synthetic"),
+    ("--data", "data", str, "digits | cifar10:DIR | cifar100:DIR | imagefolder:DIR | synthetic "
+                            "| shapes | segfolder:DIR"),
     ("--epochs", "epochs", int, None), ("--batch-size", "batch_size", int, "Global batch size."),
     ("--optimizer", "optimizer", click.Choice(["sgd", "adamw"]), None),
     ("--lr", "lr", float, None), ("--momentum", "momentum", float, None),

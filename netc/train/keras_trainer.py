@@ -27,6 +27,7 @@ import numpy as np
 
 from netc.train.base import Session, Trainer
 from netc.train.data import DataSet, input_normalisation, load_data, split_validation
+from netc.train.dense import dense_source
 from netc.train.errors import TrainError
 from netc.train.initial import frozen_nodes, load_initial
 from netc.train.keras_checkpoint import (FORMAT, SUFFIX, TEMP_SUFFIX, read_checkpoint_state,
@@ -102,6 +103,9 @@ class KerasSession(Session):
             raise TrainError(f"the Keras trainer builds its model from the network's IR graph; "
                              f"the model source '{source.name}' has none",
                              hint="make the source from a spec (netc.runs.model_source)")
+        if dense_source(source):
+            raise TrainError(f"the Keras trainer trains image classifiers; '{source.name}' "
+                             "classifies every pixel", hint="train it with --backend torch")
         self.source, self.recipe = source, recipe
         self.backend = keras.backend.backend()
         data = load_data(recipe.data, source.input_shape, source.num_classes,

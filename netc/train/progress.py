@@ -28,6 +28,8 @@ def describe_epoch(row: dict[str, Any], epochs: int) -> str:
         if f"{split}_loss" in row:
             parts.append(f"{split.replace('_', ' ')} loss {row[f'{split}_loss']:.4f} "
                          f"acc {100 * row[f'{split}_acc']:.2f}%")
+            if f"{split}_miou" in row:
+                parts.append(f"mIoU {100 * row[f'{split}_miou']:.2f}%")
     parts.append(f"lr {row['lr']:.4g}")
     parts.append(f"{row['images_per_s']:.0f} img/s")
     parts.append(f"{row['time_s']:.1f}s")

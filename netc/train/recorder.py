@@ -3,9 +3,9 @@ stopping, what is saved and logged, and the run's closing summary.
 
 A trainer hands over the epoch's training statistics and a way to score the held-out splits;
 the recorder builds the row (``epoch``, ``train_loss``, ``train_acc``, ``<split>_loss`` and
-``<split>_acc`` per held-out split, the average weights' ``ema_<split>_loss`` and
-``ema_<split>_acc`` when the recipe keeps one, ``lr``, ``images_per_s``, ``time_s``), offers it
-to the best score (netc.train.selection), appends it to ``metrics.jsonl``, rewrites
+``<split>_acc`` per held-out split, with ``<split>_miou`` for a per-pixel model, the average
+weights' ``ema_<split>_*`` when the recipe keeps one, ``lr``, ``images_per_s``, ``time_s``),
+offers it to the best score (netc.train.selection), appends it to ``metrics.jsonl``, rewrites
 ``metrics.csv``, adds it to the TensorBoard events, has the trainer write its last checkpoint and
 copies that to ``best`` when the epoch improved on the validation split. With ``patience`` the
 run stops once that many epochs in a row have not improved on it; the best score's epoch is in
@@ -23,7 +23,7 @@ from netc.train.run_folder import RunFolder
 from netc.train.run_logs import EventWriter, write_csv, write_scalars
 from netc.train.selection import Best
 
-Scores = dict[str, tuple[float, float]]  # split -> (mean loss, accuracy)
+Scores = dict[str, tuple[float, ...]]  # split -> (mean loss, accuracy[, mean IoU])
 # Opens the TensorBoard writer of a run folder; its argument is the first epoch it will log
 # (events of that epoch and later, left by an interrupted run, are to be dropped).
 OpenEvents = Callable[[RunFolder, int], "EventWriter | None"]
@@ -61,8 +61,10 @@ class EpochRecorder:
         ``time_s`` counts the evaluation as well as the training."""
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
-        for name, (loss, accuracy) in scores().items():
+        for name, (loss, accuracy, *iou) in scores().items():
             row[f"{name}_loss"], row[f"{name}_acc"] = loss, accuracy
+            if iou:  # a per-pixel model's mean IoU
+                row[f"{name}_miou"] = iou[0]
         row["lr"] = lr
         row["images_per_s"] = images / max(1e-9, train_seconds)
         row["time_s"] = train_seconds + time.perf_counter() - started
@@ -120,8 +122,8 @@ class EpochRecorder:
         done = self.history[-1]["epoch"] if self.history else 0
         parts = []
         if self.best.accuracy is not None:
-            parts.append(f"best validation accuracy {100 * self.best.accuracy:.2f}% at epoch "
-                         f"{self.best.epoch}")
+            parts.append(f"best validation {self.best.metric_name} "
+                         f"{100 * self.best.accuracy:.2f}% at epoch {self.best.epoch}")
         seconds = sum(row.get("time_s", 0.0) for row in self.history)
         stopped = " (stopped early)" if done < self.epochs and self.stops_early(done) else ""
         parts.append(f"{done} of {self.epochs} epochs{stopped} in {describe_time(seconds)}")

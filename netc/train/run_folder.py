@@ -11,6 +11,7 @@
       checkpoints/      last<SUFFIX> (end of each epoch, and every K steps), best<SUFFIX> (best
                         on the validation split; none without one); the suffix is the trainer's
       curves.png        loss and accuracy against epoch, drawn at the end
+      predictions.png   per-pixel models: validation images, labels and predictions, each epoch
       eval*.json        `netc eval` reports (eval.json for the test split, eval-<split>.json),
                         each with its confusion matrix figure; lesion.json and lesion.png
       .lock             held by the process writing the folder
@@ -94,6 +95,7 @@ class RunFolder:
     CSV = "metrics.csv"
     EVENTS = "events.out.tfevents.*"  # TensorBoard's own file names, in the folder itself
     CURVES = "curves.png"
+    PREDICTIONS = "predictions.png"
     CHECKPOINTS = "checkpoints"
     LOCK = ".lock"
 
@@ -156,6 +158,10 @@ class RunFolder:
     @property
     def curves_path(self) -> Path:
         return self.path / self.CURVES
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / self.PREDICTIONS
 
     @property
     def checkpoint_folder(self) -> Path:

@@ -15,17 +15,23 @@ SCORE_SPLIT = "val"
 
 @dataclass
 class Best:
-    accuracy: float | None = None
+    accuracy: float | None = None  # the validation score: accuracy, or a per-pixel mean IoU
     loss: float | None = None
     epoch: int | None = None
+    metric: str = "acc"  # the row column scored: "acc", or "miou" for a per-pixel model
+
+    @property
+    def metric_name(self) -> str:
+        return "mean IoU" if self.metric == "miou" else "accuracy"
 
     def offer(self, row: dict[str, Any]) -> bool:
-        """Take ``row`` if its validation accuracy is higher, or equal at a lower validation
-        loss (a small validation split saturates: the loss still tells converged weights from
-        lucky ones). True when it was taken."""
+        """Take ``row`` if its validation accuracy (a per-pixel model's: mean IoU) is higher,
+        or equal at a lower validation loss (a small validation split saturates: the loss
+        still tells converged weights from lucky ones). True when it was taken."""
         if f"{SCORE_SPLIT}_acc" not in row:
             return False
-        accuracy, loss = row[f"{SCORE_SPLIT}_acc"], row[f"{SCORE_SPLIT}_loss"]
+        self.metric = "miou" if f"{SCORE_SPLIT}_miou" in row else "acc"
+        accuracy, loss = row[f"{SCORE_SPLIT}_{self.metric}"], row[f"{SCORE_SPLIT}_loss"]
         better = (self.accuracy is None or accuracy > self.accuracy
                   or (accuracy == self.accuracy and loss < self.loss))
         if better:
@@ -35,13 +41,15 @@ class Best:
     def to_state(self) -> dict[str, Any] | None:
         if self.accuracy is None:
             return None
-        return {"val_acc": self.accuracy, "val_loss": self.loss, "epoch": self.epoch}
+        state = {"val_acc": self.accuracy, "val_loss": self.loss, "epoch": self.epoch}
+        return state if self.metric == "acc" else {**state, "metric": self.metric}
 
     @classmethod
     def from_state(cls, state: Any, where: str) -> "Best":
         if state is None:
             return cls()
         try:
-            return cls(float(state["val_acc"]), float(state["val_loss"]), int(state["epoch"]))
+            return cls(float(state["val_acc"]), float(state["val_loss"]), int(state["epoch"]),
+                       str(state.get("metric", "acc")))
         except (TypeError, KeyError, ValueError):
             raise TrainError(f"{where}: checkpoint field 'best' is damaged") from None

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from netc.train.data import DataSet
 from netc.train.errors import TrainError
+from netc.train.torch_dense import crop_masks
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,14 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
-def apply_augmentation(images: torch.Tensor, draw: AugmentationDraw, padding: int) -> torch.Tensor:
-    """Crop each image of the zero-padded batch at its own offset, then flip where drawn."""
+def apply_augmentation(images: torch.Tensor, draw: AugmentationDraw, padding: int,
+                       fill: float = 0) -> torch.Tensor:
+    """Crop each image of the batch padded with ``fill`` at its own offset, then flip where
+    drawn."""
     device = images.device
     if padding > 0:
         batch, _, height, width = images.shape
-        padded = F.pad(images, (padding, padding, padding, padding))
+        padded = F.pad(images, (padding, padding, padding, padding), value=fill)
         offsets = to_device(draw.offsets, device)
         rows = offsets[:, 0, None] + torch.arange(height, device=device)
         cols = offsets[:, 1, None] + torch.arange(width, device=device)
@@ -109,10 +112,13 @@ class DeviceSplit:
               draw: AugmentationDraw | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         indices = to_device(indices, self.images.device)
         images = self.images[indices].float() * self.scale
+        labels = self.labels[indices].long()  # dense masks are held as uint8
         if augmentation is not None and draw is not None:
             images = apply_augmentation(images, draw, augmentation.padding)
+            if labels.ndim == 3:
+                labels = crop_masks(labels, draw, augmentation.padding)
         images = (images - self.mean) / self.std
-        return in_layout(images, self.channels_last), self.labels[indices]
+        return in_layout(images, self.channels_last), labels
 
 
 def rank_rows(global_batch: int, rank: int, world_size: int) -> slice:

@@ -16,6 +16,7 @@ from netc.train.errors import TrainError, no_average_error
 from netc.train.recipe import recipe_from_dict
 from netc.train.reports import Evaluation, summarize_confusion
 from netc.train.torch_batches import DeviceSplit
+from netc.train.torch_dense import flat_pixels
 from netc.train.torch_runtime import autocast, load_model, resolve_device
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def score(model: torch.nn.Module, split: DeviceSplit, batch_size: int, num_class
         images, labels = split.batch(indices[start:start + batch_size])
         with autocast(device, precision):
             logits = model(images)
-        logits = logits.float()
+        logits, labels = flat_pixels(logits.float(), labels)
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
         pairs = labels * num_classes + logits.argmax(dim=1)
         # index_add_, not bincount: on CUDA bincount reads the min and max back to the host

@@ -24,6 +24,7 @@ from torch import nn
 
 from netc.train.base import Session, Trainer
 from netc.train.data import input_normalisation, load_data, split_validation
+from netc.train.dense import IGNORE_INDEX, check_dense_fit, is_dense, mean_iou
 from netc.train.errors import TrainError
 from netc.train.initial import frozen_nodes, load_initial
 from netc.train.progress import Progress
@@ -35,6 +36,7 @@ from netc.train.state_checks import (check_progress, first_non_finite, loss_erro
 from netc.train.torch_batches import Augmentation, DeviceSplit, draw_augmentation, rank_rows
 from netc.train.torch_checkpoint import (FORMAT, atomic_save, capture_rng, load_checkpoint,
                                          restore_rng)
+from netc.train.torch_dense import flat_pixels, write_predictions
 from netc.train.torch_distributed import (DistContext, broadcast_buffers, context_from_env,
                                           inside_torchrun, join_process_group, launch,
                                           leave_process_group, speaks_for_the_run,
@@ -78,6 +80,8 @@ class TorchSession(Session):
         data = load_data(recipe.data, source.input_shape, source.num_classes,
                          normalize=input_normalisation(source), stream=True)
         data = split_validation(data, recipe.val_fraction, recipe.seed)
+        check_dense_fit(data, source)
+        self.dense = is_dense(data)
         join_process_group(context, self.device)
 
         seed_everything(recipe.seed)
@@ -100,7 +104,8 @@ class TorchSession(Session):
         self.optimizer = build_optimizer(self.model, recipe, self._lr_groups())
         self.frozen = self._freeze()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing,
+                                             ignore_index=IGNORE_INDEX if self.dense else -100)
         self.net = self._wrap(self.model)
         self.ema = WeightAverage(self.model, recipe.ema) if recipe.ema else None
         self.read_every = read_every_steps(self.device)
@@ -111,7 +116,7 @@ class TorchSession(Session):
         self.epochs_done = 0
         self.step_in_epoch = 0
         self.order: torch.Tensor | None = None
-        self.sums = torch.zeros(3, dtype=torch.float64)  # loss * images, correct, images
+        self.sums = torch.zeros(3, dtype=torch.float64)  # loss * count, correct, count
         self.train_seconds = 0.0
         self.last_lr = self.recipe.lr
 
@@ -204,8 +209,9 @@ class TorchSession(Session):
         torch.manual_seed(int(state.generate_state(1, np.uint64)[0] >> np.uint64(1)))
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """One optimiser step; returns this rank's (loss * images, correct, images), on the
-        device: reading it would make the host wait for the device."""
+        """One optimiser step; returns this rank's (loss * count, correct, count), on the
+        device: reading it would make the host wait for the device. A count is of images, or
+        of labelled pixels for a per-pixel model."""
         with autocast(self.device, self.recipe.precision):
             logits = self.net(images)
             loss = self.criterion(logits, labels)
@@ -215,9 +221,10 @@ class TorchSession(Session):
         self.scaler.update()
         if self.ema is not None:
             self.ema.update(self.model, first=self.global_step == 0)
+        scores, labels = flat_pixels(logits.detach(), labels)
         count = len(labels)
         return torch.stack([loss.detach().double() * count,
-                            (logits.detach().argmax(dim=1) == labels).sum().double(),
+                            (scores.argmax(dim=1) == labels).sum().double(),
                             loss.new_full((), count, dtype=torch.float64)])
 
     def _read_pending(self) -> None:
@@ -257,16 +264,23 @@ class TorchSession(Session):
         broadcast_buffers(self.context, self.model)
         self._check_finite_state()
         loss_sum, correct, seen = (float(v) for v in self.sums)
+        images = self.steps_per_epoch * self.recipe.batch_size if self.dense else seen
         row = self.recorder.row(
-            self.epochs_done + 1, loss_sum / seen, correct / seen, self.last_lr, seen,
+            self.epochs_done + 1, loss_sum / seen, correct / seen, self.last_lr, images,
             self.train_seconds,
             self._scores)
         self.epochs_done += 1
         self.step_in_epoch = 0
         self.recorder.commit(row, self._save)
+        if self.dense and self.recorder.run is not None and self.eval_splits:
+            name, split = next(iter(self.eval_splits.items()))
+            write_predictions(self.model, split, self.num_classes,
+                              self.recorder.run.predictions_path,
+                              f"{self.source.name}, epoch {self.epochs_done}, {name} images")
 
-    def _scores(self) -> dict[str, tuple[float, float]]:
-        """Each held-out split's (loss, accuracy), and the average weights' as ``ema_<split>``."""
+    def _scores(self) -> dict[str, tuple[float, ...]]:
+        """Each held-out split's (loss, accuracy[, mean IoU]), and the average weights' as
+        ``ema_<split>``."""
         scores = {name: self._evaluate(self.model, split)
                   for name, split in self.eval_splits.items()}
         if self.ema is not None:
@@ -275,15 +289,16 @@ class TorchSession(Session):
                            for name, split in self.eval_splits.items()})
         return scores
 
-    def _evaluate(self, model: nn.Module, split: DeviceSplit) -> tuple[float, float]:
-        """(loss, accuracy); each rank scores its share of the split and the sums are pooled."""
+    def _evaluate(self, model: nn.Module, split: DeviceSplit) -> tuple[float, ...]:
+        """(loss, accuracy), with the mean IoU for a per-pixel model; each rank scores its share
+        of the split and the sums are pooled."""
         shares = torch.arange(len(split), device=self.device).tensor_split(
             self.context.world_size)
         totals = score(model, split, self.recipe.eval_batch_size, self.num_classes,
                        self.recipe.precision, shares[self.context.rank])
-        accuracy, loss, _, _ = summarize(sum_across_ranks(self.context, totals),
-                                         self.num_classes)
-        return loss, accuracy
+        accuracy, loss, _, confusion = summarize(sum_across_ranks(self.context, totals),
+                                                 self.num_classes)
+        return (loss, accuracy, mean_iou(confusion)) if self.dense else (loss, accuracy)
 
     # -- checkpoints --------------------------------------------------------------------------
 

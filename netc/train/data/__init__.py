@@ -11,10 +11,12 @@ import difflib
 from typing import Callable
 
 from netc.train.data.base import (DataSet, declared_normalisation, in_memory,
-                                  input_normalisation, split_validation)
+                                  input_normalisation)
 from netc.train.data.cifar import load_cifar10, load_cifar100
 from netc.train.data.digits import load_digits
 from netc.train.data.imagefolder import load_imagefolder
+from netc.train.data.segmentation import load_segfolder, split_validation
+from netc.train.data.shapes import load_shapes
 from netc.train.data.synthetic import load_synthetic
 from netc.train.errors import TrainError
 
@@ -30,10 +32,12 @@ DATA_SOURCES: dict[str, tuple[Loader, str | None]] = {
     "cifar100": (load_cifar100, "DIR"),
     "imagefolder": (load_imagefolder, "DIR"),
     "synthetic": (load_synthetic, "N"),
+    "segfolder": (load_segfolder, "DIR"),
+    "shapes": (load_shapes, "N"),
 }
 
 # Kinds whose loader produces images at the model's size; the others have a fixed native size.
-_RESIZED_TO_MODEL = {"imagefolder", "synthetic"}
+_RESIZED_TO_MODEL = {"imagefolder", "synthetic", "segfolder", "shapes"}
 
 
 def load_data(source: str, input_shape: tuple[int, int, int], num_classes: int,
