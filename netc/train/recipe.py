@@ -106,7 +106,7 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "imagefolder": {"augment": True, "flip": True},
     "synthetic": {"epochs": 2, "augment": False},
     # Per-pixel data: a crop's padding is labelled ignore. Digits must not be mirrored.
-    "shapes": {"epochs": 8, "batch_size": 32, "optimizer": "adamw", "lr": 0.003,
+    "shapes": {"epochs": 12, "batch_size": 16, "optimizer": "adamw", "lr": 0.01,
                "weight_decay": 1e-4, "schedule": "onecycle", "augment": True,
                "crop_padding": 2, "flip": False, "eval_batch_size": 256, "threads": 1},
     "segfolder": {"augment": True, "flip": True},

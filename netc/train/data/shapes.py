@@ -2,7 +2,7 @@
 random on a blank canvas of the model's size; each digit's inked pixels (value 4 of 16 and
 up, the only ones drawn) are labelled with class digit + 1 in its mask, the background with 0
 (11 classes). ``shapes:N`` makes N training
-canvases (default 2,000) and a fifth as many test canvases. Test canvases are drawn from digits
+canvases (default 1,000) and a fifth as many test canvases. Test canvases are drawn from digits
 no training canvas uses, and everything comes from fixed seeds, so every run is scored on the
 same canvases.
 """
@@ -15,7 +15,7 @@ from netc.train.data.base import DataSet, stratified_split
 from netc.train.data.segmentation import dense_dataset
 from netc.train.errors import TrainError
 
-DEFAULT_SIZE = 2000
+DEFAULT_SIZE = 1000
 MAX_DIGITS = 2    # digits per canvas: 1 or 2; a later one covers an earlier one
 _INK = 4          # a digit's pixel belongs to it from this value (of 16) up
 _MAX_VALUE = 16
