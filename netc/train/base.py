@@ -94,6 +94,13 @@ class Trainer(ABC):
                **options: Any) -> dict[str, Any]:
         """A lesion study of a checkpoint (netc.train.lesion)."""
 
+    def embed(self, checkpoint: Path | None, source: "ModelSource", names: list[str],
+              data: str | None, out: str | Path, batch_size: int) -> dict[str, tuple[int, ...]]:
+        """Write the features at ``names`` of a checkpoint's model (None: a seeded fresh one)
+        for ``data`` (default: what the checkpoint trained on) to ``out``; the arrays' shapes."""
+        raise TrainError(f"the {self.name} trainer does not write embeddings",
+                         hint="netc embed reads runs of a backend whose trainer does")
+
     def writes_folder(self) -> bool:
         """Whether this process writes the run folder (one process of a distributed run)."""
         return True

@@ -9,6 +9,7 @@ and, per output, ``train.<name>`` / ``test.<name>``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from netc.compiler.ir import Graph
 from netc.train.data import load_data
 from netc.train.errors import TrainError
 from netc.train.torch_batches import DeviceSplit
+
+if TYPE_CHECKING:
+    from netc.train import ModelSource
 
 SPLITS = ("train", "test")
 
@@ -68,3 +72,21 @@ def embed(graph: Graph, names: list[str], state: dict | None, data: str, out: st
         arrays[f"{split}_y"] = np.asarray(labels, dtype=np.int64)
     np.savez(out, **arrays)
     return {key: value.shape for key, value in arrays.items()}
+
+
+def embed_checkpoint(checkpoint: Path | None, source: "ModelSource", names: list[str],
+                     data: str | None, out: str | Path, batch_size: int
+                     ) -> dict[str, tuple[int, ...]]:
+    """`embed` for a checkpoint's model and the data it trained on (default), or for a fresh
+    model of ``source`` seeded with 0 when ``checkpoint`` is None."""
+    from netc.train.torch_runtime import load_model
+
+    state, trained_on = None, None
+    if checkpoint is None:
+        torch.manual_seed(0)
+    else:
+        model, payload = load_model(checkpoint, source)
+        state, trained_on = model.state_dict(), payload["recipe"]["data"]
+    if not (data or trained_on):
+        raise TrainError("a spec has no data of its own", hint="give --data, e.g. --data digits")
+    return embed(source.graph, names, state, data or trained_on, out, batch_size)

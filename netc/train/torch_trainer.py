@@ -42,6 +42,7 @@ from netc.train.torch_distributed import (DistContext, broadcast_buffers, contex
                                           leave_process_group, speaks_for_the_run,
                                           sum_across_ranks)
 from netc.train.torch_ema import WeightAverage
+from netc.train.torch_embed import embed_checkpoint
 from netc.train.torch_stream import announce_epoch, make_split
 from netc.train.torch_evaluate import evaluate_checkpoint, score, summarize
 from netc.train.torch_events import open_event_writer
@@ -385,6 +386,9 @@ class TorchTrainer(Trainer):
 
     def lesion(self, checkpoint, source, data=None, **options):
         return lesion_checkpoint(checkpoint, source, data, **options)
+
+    def embed(self, checkpoint, source, names, data, out, batch_size):
+        return embed_checkpoint(checkpoint, source, names, data, out, batch_size)
 
     def writes_folder(self) -> bool:
         return context_from_env().is_main

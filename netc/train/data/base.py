@@ -127,8 +127,8 @@ def in_memory(data: DataSet, limit: int | None = None) -> DataSet:
         raise TrainError(f"data set {data.name} takes {size / 2**30:.1f} GiB decoded at the "
                          f"model's size; this path holds data in memory up to "
                          f"{limit / 2**30:.1f} GiB",
-                         hint="train with --backend torch, which streams image folders from "
-                              "disk through a worker pool")
+                         hint="train with the default backend, whose trainer streams image "
+                              "folders from disk through a worker pool")
     return replace(data, **{key: getattr(data, key).decoded() for key in splits
                             if getattr(data, key) is not None})
 
