@@ -156,7 +156,31 @@ def _cell_markdown(row: Row) -> str:
     return text + f" x {row.repeat}" if row.repeat > 1 else text
 
 
+# -- transformers: the Vision Transformer's Table 1 -------------------------------------------------
+
+ENCODER_COLUMNS = ("Model", "Layers", "Hidden size D", "MLP size", "Heads", "Params")
+
+
+def encoder_row(graph: Graph) -> tuple | None:
+    """A transformer encoder as ViT's Table 1 describes it (Dosovitskiy et al. 2021): its
+    self-attention layers, their width and heads, the widest linear layer inside the first
+    encoder block (the MLP), and the trainable parameters in millions; None without attention."""
+    attention = [n for n in graph.nodes if n.op == "self_attention"]
+    if not attention:
+        return None
+    first = attention[0]
+    block = first.name.rpartition(".")[0]
+    mlp = [n.attrs["out_features"] for n in graph.nodes
+           if n.op == "linear" and block and _inside(n.name, block)]
+    return (graph.name, len(attention), first.attrs["embed_dim"], max(mlp) if mlp else "-",
+            first.attrs["num_heads"], f"{graph.trainable / 1e6:.1f}M")
+
+
 def markdown(graph: Graph) -> str:
+    if (encoder := encoder_row(graph)) is not None:
+        return "\n".join(["| " + " | ".join(ENCODER_COLUMNS) + " |",
+                          "|---|" + "---:|" * (len(ENCODER_COLUMNS) - 1),
+                          "| " + " | ".join(map(str, encoder)) + " |"]) + "\n"
     lines = [f"**{graph.name}** (input {_kernel(graph.input_shape)})", "",
              "| layer | output size | layers |", "|---|---|---|"]
     lines += [f"| {r.name} | {r.size} | {_cell_markdown(r)} |" for r in rows(graph)]
@@ -189,6 +213,11 @@ def _cell_latex(row: Row) -> str:
 
 
 def latex(graph: Graph) -> str:
+    if (encoder := encoder_row(graph)) is not None:
+        return "\n".join([r"\begin{tabular}{lrrrrr}", r"\hline",
+                          " & ".join(ENCODER_COLUMNS) + r" \\", r"\hline",
+                          " & ".join(_tex(str(v)) for v in encoder) + r" \\",
+                          r"\hline", r"\end{tabular}"]) + "\n"
     lines = [r"\begin{tabular}{lll}", r"\hline",
              r"layer & output size & layers \\", r"\hline"]
     lines += [rf"{_tex(r.name)} & {_tex_layer(r.size)} & {_cell_latex(r)} \\"

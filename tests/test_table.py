@@ -205,3 +205,18 @@ def test_blocks_without_names_are_listed_layer_by_layer(tmp_path):
     spec = tmp_path / "unnamed.yaml"
     spec.write_text(UNNAMED_SPEC)
     assert _rows(spec) == [("conv0", "8x8", ["3x3, 4"], 1), ("conv1", "8x8", ["3x3, 4"], 1)]
+
+
+# Dosovitskiy et al. 2021, Table 1: layers, hidden size D, MLP size, heads of each ViT; the
+# parameter counts are torchvision's (REFERENCES.yaml), printed in millions.
+VIT_TABLE = {"vit_b_16": (12, 768, 3072, 12, "86.6M"), "vit_l_32": (24, 1024, 4096, 16, "306.5M"),
+             "vit_h_14": (32, 1280, 5120, 16, "632.0M")}
+
+
+def test_a_vision_transformer_is_tabled_as_the_paper_tables_it():
+    for name, (layers, hidden, mlp, heads, params) in VIT_TABLE.items():
+        text = markdown(netc.load(EXAMPLES / f"{name}.yaml"))
+        assert text.splitlines()[0] == "| Model | Layers | Hidden size D | MLP size | Heads | Params |"
+        assert text.splitlines()[2] == f"| {name} | {layers} | {hidden} | {mlp} | {heads} | {params} |"
+    tex = latex(netc.load(EXAMPLES / "vit_b_16.yaml"))
+    assert r"vit\_b\_16 & 12 & 768 & 3072 & 12 & 86.6M \\" in tex
