@@ -83,7 +83,14 @@ def read(path: str | Path, graph: Graph) -> dict:
     if not Path(path).is_file():
         raise SpecError(f"'{path}' is not a file or a run folder",
                         hint="--init-weights takes a weight file or a netc run folder")
-    return _backend_for(path, writing=False).read_weights(path, graph)
+    return _without_bookkeeping(_backend_for(path, writing=False), path, graph)
+
+
+def _without_bookkeeping(backend, path: str, graph: Graph, read=None) -> dict:
+    """What the file holds beside its framework's bookkeeping (torch's batch-norm counters)."""
+    found = (read or backend.read_weights)(path, graph)
+    skip = backend.bookkeeping_keys(graph)
+    return {k: v for k, v in found.items() if k not in skip}
 
 
 def _read_run(folder: Path) -> dict:
@@ -96,7 +103,8 @@ def _read_run(folder: Path) -> dict:
     checkpoint = run.existing_checkpoint("best") or run.existing_checkpoint("last")
     if checkpoint is None:
         raise SpecError(f"{folder} holds no checkpoint", hint="is it a netc run folder?")
-    return get_backend(run.backend() or DEFAULT_BACKEND).checkpoint_weights(str(checkpoint), graph)
+    backend = get_backend(run.backend() or DEFAULT_BACKEND)
+    return _without_bookkeeping(backend, str(checkpoint), graph, backend.checkpoint_weights)
 
 
 def match(graph: Graph, found: dict, source: str, beyond_head: bool = False
@@ -107,8 +115,7 @@ def match(graph: Graph, found: dict, source: str, beyond_head: bool = False
     expected = expected_keys(graph)
     report = Transfer(source=source, total=len(expected))
     report.unused = sorted(k for k, v in found.items()
-                           if k not in expected and isinstance(v, np.ndarray)
-                           and not k.endswith("num_batches_tracked"))
+                           if k not in expected and isinstance(v, np.ndarray))
     head = head_nodes(graph)
     out = {}
     for key, shape in expected.items():
