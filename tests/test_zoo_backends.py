@@ -10,7 +10,7 @@ import pytest
 
 import netc
 from conftest import EXAMPLES, example_specs
-from netc.crosscheck import numeric_check, param_diff
+from netc.crosscheck import build_models, numeric_check, param_diff
 
 SPECS = [s for s in example_specs() if s != "vit_h_14.yaml"]  # 632M parameters: tests/test_vit.py
 # Smallest sizes at which each family's every layer still sees a map larger than 1x1 where the
@@ -37,27 +37,19 @@ def fresh_keras_session():
     gc.collect()
 
 
-@pytest.fixture(scope="module", params=SPECS)
-def graph(request):
-    spec = request.param
-    return spec, _at_check_size(spec)
-
-
 def _at_check_size(spec: str):
     probe = netc.load(EXAMPLES / spec)
     size = size_for(spec, probe.input_shape)
     return netc.load(EXAMPLES / spec, input_size=(size, size)) if size else probe
 
 
-def test_diff_is_clean(graph):
-    spec, g = graph
-    report = param_diff(g)
+@pytest.mark.parametrize("spec", SPECS)
+def test_diff_is_clean_and_check_passes_node_by_node(spec):
+    g = _at_check_size(spec)
+    models = build_models(g)  # one build per backend serves both reports
+    report = param_diff(g, models=models)
     assert report["ok"], report["problems"]
-
-
-def test_check_passes_node_by_node(graph):
-    spec, g = graph
-    report = numeric_check(g)
+    report = numeric_check(g, models=models)
     assert not report["failed"], [(r["name"], r["max_abs_error"], r["limit"]) for r in report["nodes"]
                                   if r["name"] in report["failed"][:5]]
     # End to end, float32 rounding compounds with depth and a plain deep net amplifies it (plain56
@@ -68,7 +60,36 @@ def test_check_passes_node_by_node(graph):
     assert report["ok"]
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.startswith("papers/")])
+PAPER_SPECS = [s for s in SPECS if s.startswith("papers/")]
+# A step's gradients are computed op by op: a deeper or wider sibling of a spec below adds no op
+# to it (test_every_paper_op_takes_a_keras_training_step), only minutes.
+SIBLINGS = {"papers/preact_resnet1001_cifar.yaml", "papers/resnext29_16x64d_cifar.yaml",
+            "papers/densenet_bc250_cifar.yaml"}
+STEP_SPECS = [s for s in PAPER_SPECS if s not in SIBLINGS]
+
+
+def _ops(spec: str) -> set[tuple]:
+    """Each op with the attributes that choose its computation (stride, eps, ...), widths aside;
+    a convolution's groups as the kind of grouping its backends choose a layer by."""
+    def kind(node, key, value):
+        if key == "groups":
+            return "none" if value == 1 else "depthwise" if value == node.attrs["in_channels"] \
+                else "grouped"
+        return repr(value)
+    widths = ("channels", "features", "units")
+    return {(n.op, tuple(sorted((k, kind(n, k, v)) for k, v in n.attrs.items()
+                                if not k.endswith(widths))))
+            for n in netc.load(EXAMPLES / spec).nodes}
+
+
+def test_every_paper_op_takes_a_keras_training_step():
+    assert SIBLINGS < set(PAPER_SPECS)
+    stepped = set().union(*(_ops(s) for s in STEP_SPECS))
+    for spec in SIBLINGS:
+        assert not _ops(spec) - stepped, f"{spec} has ops no stepped spec has: {_ops(spec) - stepped}"
+
+
+@pytest.mark.parametrize("spec", STEP_SPECS)
 def test_keras_training_step_on_paper_specs(spec):
     g = _at_check_size(spec)
 

@@ -7,6 +7,6 @@ for any backends the registry holds; every framework detail is the backend's own
 from __future__ import annotations
 
 from .check import check_text, node_values, numeric_check
-from .diff import diff_text, param_diff
+from .diff import build_models, diff_text, param_diff
 
-__all__ = ["param_diff", "diff_text", "numeric_check", "check_text", "node_values"]
+__all__ = ["build_models", "param_diff", "diff_text", "numeric_check", "check_text", "node_values"]

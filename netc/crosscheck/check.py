@@ -12,6 +12,7 @@ from ..backends import DEFAULT_PAIR, Backend, get_backend, installed
 from ..compiler.ir import Graph
 from ..spec.errors import SpecError
 from ..weights import random_weights
+from .diff import build_models
 from .tolerance import RULE, implementation_bound, local_bound, rounding_noise
 
 
@@ -101,7 +102,8 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
 
 
-def numeric_check(graph: Graph, backends=DEFAULT_PAIR, seed: int = 0, batch: int = 1) -> dict:
+def numeric_check(graph: Graph, backends=DEFAULT_PAIR, seed: int = 0, batch: int = 1,
+                  models: dict | None = None) -> dict:
     """Build each backend, load the same random canonical weights (`calibrated_weights`), run
     one input through each, and judge two things by the rule of `tolerance`:
 
@@ -113,15 +115,15 @@ def numeric_check(graph: Graph, backends=DEFAULT_PAIR, seed: int = 0, batch: int
       network (`final_exact`, `final_limit`).
 
     `chained_error` (end to end, against the first backend) is shown, with `final`, the outputs'.
-    Returns the report as plain data."""
+    `models` (backend name -> model, as `build_models` returns) saves building them; their
+    weights are replaced. Returns the report as plain data."""
     impls = {name: get_backend(name) for name in backends}
     reference64 = float64_backend(impls.values())
     weights = calibrated_weights(graph, seed, backend=reference64)
     x = np.random.default_rng(seed + 1).standard_normal((batch, *graph.input_shape)).astype(np.float32)
     ref, others = backends[0], backends[1:]
-    models = {}
+    models = models or build_models(graph, backends)
     for name, impl in impls.items():
-        models[name] = impl.load(impl.emit(graph), graph)
         impl.import_weights(models[name], graph, weights)
     chained = {name: impls[name].node_values(models[name], graph, x) for name in backends}
     feed = {graph.input_name: x, **chained[ref]}

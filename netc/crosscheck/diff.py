@@ -26,6 +26,13 @@ def ir_counts(graph: Graph) -> dict[str, dict[str, int]]:
     return out
 
 
+def build_models(graph: Graph, backends=DEFAULT_PAIR) -> dict:
+    """Each backend's model of `graph`, by backend name, for `param_diff` and `numeric_check`
+    to share."""
+    impls = {name: get_backend(name) for name in backends}
+    return {name: impl.load(impl.emit(graph), graph) for name, impl in impls.items()}
+
+
 def _totals(per_node: dict[str, dict[str, int]]) -> dict[str, int]:
     totals = {}
     for kinds in per_node.values():
@@ -34,13 +41,15 @@ def _totals(per_node: dict[str, dict[str, int]]) -> dict[str, int]:
     return totals
 
 
-def param_diff(graph: Graph, backends=DEFAULT_PAIR) -> dict:
-    """The diff report as plain data (what `netc diff --json` prints)."""
+def param_diff(graph: Graph, backends=DEFAULT_PAIR, models: dict | None = None) -> dict:
+    """The diff report as plain data (what `netc diff --json` prints). `models` (backend name ->
+    a model that backend built from `graph`, as `build_models` returns) saves building them."""
     ir = ir_counts(graph)
     impls = {name: get_backend(name) for name in backends}
+    models = models or build_models(graph, backends)
     live, headline = {}, {}
     for name, impl in impls.items():
-        model = impl.load(impl.emit(graph), graph)
+        model = models[name]
         live[name] = impl.count(model, graph)
         headline[name] = impl.headline(model)
     nodes, problems = [], []

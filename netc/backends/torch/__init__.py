@@ -80,9 +80,21 @@ class TorchBackend(Backend):
 
     def float64_values(self, graph: Graph, weights: dict, x: np.ndarray,
                        adjust: Adjust | None = None) -> dict[str, np.ndarray]:
-        model = self.load(self.emit(graph), graph)
-        self.import_weights(model, graph, weights)
-        return probe.node_values(model.double(), graph, x.astype(np.float64), adjust=adjust)
+        model = self._float64_model(graph)
+        self.import_weights(model, graph, weights)  # every tensor, so a reused model is as new
+        return probe.node_values(model, graph, x.astype(np.float64), adjust=adjust)
+
+    def _float64_model(self, graph: Graph):
+        """The graph's model in float64, kept for the next call on the same graph: `netc check`
+        runs it three times (calibration, exact, perturbed), and building a large network
+        (its initialisation included) costs more than running it."""
+        key = graph.content_hash()
+        if self._float64[0] != key:
+            self._float64 = (None, None)  # the last one's memory first
+            self._float64 = (key, self.load(self.emit(graph), graph).double())
+        return self._float64[1]
+
+    _float64 = (None, None)
 
     def prepare_export(self, fmt: str) -> None:
         export.prepare(fmt)
