@@ -26,22 +26,32 @@ def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     for node in graph.nodes:
         for p in node.params:
             draw = _DRAW.get((p.kind, p.name), _DRAW.get(p.kind))
-            out[param_key(node.name, p.name)] = draw(rng, p.shape).astype(np.float32)
+            out[param_key(node.name, p.name)] = np.asarray(draw(rng, p.shape))  # 0-d: an array
     return out
+
+
+# Drawn in float32 directly: a third of the time of float64 draws cast down, which counts at
+# hundreds of millions of parameters.
+def _normal(rng, shape, std):
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+
+
+def _uniform(rng, shape, low, high):
+    return rng.random(shape, dtype=np.float32) * np.float32(high - low) + np.float32(low)
 
 
 def _fan_in_normal(rng, shape):
     fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    return rng.normal(0.0, 1.0 / np.sqrt(fan_in), shape)
+    return _normal(rng, shape, 1.0 / np.sqrt(fan_in))
 
 
 _DRAW = {
     "weight": _fan_in_normal,
-    "bias": lambda rng, shape: rng.normal(0.0, 0.1, shape),
-    ("norm-affine", "weight"): lambda rng, shape: rng.uniform(0.5, 1.5, shape),
-    "norm-affine": lambda rng, shape: rng.normal(0.0, 0.1, shape),
-    ("norm-statistic", "running_var"): lambda rng, shape: rng.uniform(0.5, 1.5, shape),
-    "norm-statistic": lambda rng, shape: rng.normal(0.0, 0.1, shape),
+    "bias": lambda rng, shape: _normal(rng, shape, 0.1),
+    ("norm-affine", "weight"): lambda rng, shape: _uniform(rng, shape, 0.5, 1.5),
+    "norm-affine": lambda rng, shape: _normal(rng, shape, 0.1),
+    ("norm-statistic", "running_var"): lambda rng, shape: _uniform(rng, shape, 0.5, 1.5),
+    "norm-statistic": lambda rng, shape: _normal(rng, shape, 0.1),
 }
 
 

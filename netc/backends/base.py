@@ -98,10 +98,11 @@ class Backend(ABC):
         raise self._lacks("probing node values")
 
     def float64_values(self, graph: Graph, weights: dict, x: np.ndarray,
-                       adjust: Adjust | None = None) -> dict[str, np.ndarray]:
+                       adjust: Adjust | None = None, like=None) -> dict[str, np.ndarray]:
         """Every node's value with the graph computed in float64 from canonical `weights`, in
         inference mode. With `adjust`, each node's value passes through it before any later
-        node reads it. Only backends with `runs_float64`."""
+        node reads it. `like`, a model this backend built from `graph`, may be copied rather
+        than building another. Only backends with `runs_float64`."""
         raise self._lacks("computing in float64")
 
     # -- deployment, for `netc export` -----------------------------------------------------------

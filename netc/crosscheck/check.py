@@ -50,7 +50,7 @@ def _batch_normalised(node, x: np.ndarray, weights: dict) -> tuple[np.ndarray, n
 
 
 def calibrated_weights(graph: Graph, seed: int = 0, batch: int = 4,
-                       backend: Backend | None = None) -> dict[str, np.ndarray]:
+                       backend: Backend | None = None, like=None) -> dict[str, np.ndarray]:
     """Random canonical weights whose batch-norm statistics are measured on a random batch and
     then perturbed (mean by ~0.1 std, variance by up to 10%). Purely random statistics let a
     deep residual net's activations grow to 1e4 and more, where float32 rounding alone exceeds
@@ -77,7 +77,7 @@ def calibrated_weights(graph: Graph, seed: int = 0, batch: int = 4,
             seen[name] = value
         return value
 
-    (backend or float64_backend()).float64_values(graph, weights, x, adjust=train_mode)
+    (backend or float64_backend()).float64_values(graph, weights, x, adjust=train_mode, like=like)
     for name, (mean, var) in measured.items():
         shape = mean.shape
         weights[f"{name}.running_mean"] = (mean + 0.1 * np.sqrt(var) * rng.standard_normal(shape)
@@ -88,14 +88,16 @@ def calibrated_weights(graph: Graph, seed: int = 0, batch: int = 4,
 
 def exact_values(graph: Graph, weights: dict[str, np.ndarray], x: np.ndarray,
                  noise: dict[str, float] | None = None, seed: int = 0,
-                 backend: Backend | None = None) -> dict[str, np.ndarray]:
+                 backend: Backend | None = None, like=None) -> dict[str, np.ndarray]:
     """Every node's value from the graph run in float64. With `noise` (IR name -> bound),
     each node's output is moved by a random sign times its bound before later nodes read it
-    (`tolerance.rounding_noise`), a stand-in for float32 rounding."""
+    (`tolerance.rounding_noise`), a stand-in for float32 rounding. `like`: as
+    `Backend.float64_values` takes it."""
     rng = np.random.default_rng(seed)
     adjust = None if noise is None else (
         lambda name, v: v + rounding_noise(noise[name], v.shape, rng))
-    return (backend or float64_backend()).float64_values(graph, weights, x, adjust=adjust)
+    return (backend or float64_backend()).float64_values(graph, weights, x, adjust=adjust,
+                                                         like=like)
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,21 +121,23 @@ def numeric_check(graph: Graph, backends=DEFAULT_PAIR, seed: int = 0, batch: int
     weights are replaced. Returns the report as plain data."""
     impls = {name: get_backend(name) for name in backends}
     reference64 = float64_backend(impls.values())
-    weights = calibrated_weights(graph, seed, backend=reference64)
+    models = models or build_models(graph, backends)
+    like = models.get(reference64.name)
+    weights = calibrated_weights(graph, seed, backend=reference64, like=like)
     x = np.random.default_rng(seed + 1).standard_normal((batch, *graph.input_shape)).astype(np.float32)
     ref, others = backends[0], backends[1:]
-    models = models or build_models(graph, backends)
     for name, impl in impls.items():
         impl.import_weights(models[name], graph, weights)
     chained = {name: impls[name].node_values(models[name], graph, x) for name in backends}
     feed = {graph.input_name: x, **chained[ref]}
     alone = {name: impls[name].node_values(models[name], graph, x, feed) for name in others}
-    exact = exact_values(graph, weights, x, backend=reference64)
+    exact = exact_values(graph, weights, x, backend=reference64, like=like)
     inputs = {n.name: [graph.shape_of(s) for s in n.inputs] for n in graph.nodes}
     scale = {n.name: float(np.max(np.abs(exact[n.name]))) if exact[n.name].size else 0.0
              for n in graph.nodes}
     one = {n.name: implementation_bound(n, inputs[n.name], scale[n.name]) for n in graph.nodes}
-    perturbed = exact_values(graph, weights, x, noise=one, seed=seed + 3, backend=reference64)
+    perturbed = exact_values(graph, weights, x, noise=one, seed=seed + 3, backend=reference64,
+                             like=like)
     rows = []
     for node in graph.nodes:
         name = node.name

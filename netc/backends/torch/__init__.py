@@ -79,19 +79,23 @@ class TorchBackend(Backend):
         return probe.node_values(model, graph, x, feed)
 
     def float64_values(self, graph: Graph, weights: dict, x: np.ndarray,
-                       adjust: Adjust | None = None) -> dict[str, np.ndarray]:
-        model = self._float64_model(graph)
+                       adjust: Adjust | None = None, like=None) -> dict[str, np.ndarray]:
+        model = self._float64_model(graph, like)
         self.import_weights(model, graph, weights)  # every tensor, so a reused model is as new
         return probe.node_values(model, graph, x.astype(np.float64), adjust=adjust)
 
-    def _float64_model(self, graph: Graph):
+    def _float64_model(self, graph: Graph, like=None):
         """The graph's model in float64, kept for the next call on the same graph: `netc check`
         runs it three times (calibration, exact, perturbed), and building a large network
-        (its initialisation included) costs more than running it."""
+        (its initialisation included: ConvNeXt's truncated normals) costs more than running it;
+        a copy of `like` costs a memory copy."""
+        import copy
+
         key = graph.content_hash()
         if self._float64[0] != key:
             self._float64 = (None, None)  # the last one's memory first
-            self._float64 = (key, self.load(self.emit(graph), graph).double())
+            model = copy.deepcopy(like) if like is not None else self.load(self.emit(graph), graph)
+            self._float64 = (key, model.double())
         return self._float64[1]
 
     _float64 = (None, None)
