@@ -7,9 +7,12 @@ $(BIN)/netc: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# tf-keras (the Keras 2 line) is the reference of the Keras RegNets, which Keras 3 lacks; it
+	# names the full `tensorflow` package as a dependency, which tensorflow-cpu already provides
+	$(BIN)/pip install -q --no-deps 'tf-keras>=2.21,<2.22'
 	touch $(BIN)/netc
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench zoo-check
 setup: $(BIN)/netc
 
 demo: setup
@@ -24,3 +27,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/build_time.py
 	$(BIN)/python benchmarks/runtime.py
+
+# netc diff and netc check on both backends for every spec of the zoo (`make test` checks the
+# specs that hold every op configuration: tests/test_zoo_backends.py)
+zoo-check: setup
+	NETC_ZOO_CHECK=all $(BIN)/python -m pytest -q -n 2 --durations=0 tests/test_zoo_backends.py -k diff_is_clean

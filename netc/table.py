@@ -52,6 +52,8 @@ def _pool(kind):
 
 DESCRIBE = {
     "conv2d": _conv,
+    "separable_conv2d": lambda n, b: f"{_kernel(n.attrs['kernel'])}, {n.attrs['out_channels']}, "
+                                     "separable" + ("" if b else _stride(n.attrs)),
     "linear": lambda n, b: f"fc, {n.attrs['out_features']}",
     "maxpool": _pool("max"),
     "avgpool": _pool("avg"),

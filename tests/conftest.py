@@ -30,7 +30,7 @@ NOT_SPECS = {"lib", "recipes"}  # folders of examples/ that hold block libraries
 # Files whose tests share nothing but slow, independent builds: `make test` (--dist loadgroup)
 # spreads them test by test over the workers. Every other file runs on one worker, in order,
 # because its tests share module-scoped fixtures (a trained run, a built reference model).
-SPREAD = {"test_zoo_backends.py"}
+SPREAD = {"test_zoo_backends.py", "test_zoo_torchvision.py"}
 
 
 @pytest.hookimpl(tryfirst=True)

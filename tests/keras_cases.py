@@ -16,6 +16,7 @@ body:
   - conv2d: {name: grouped, out: 12, kernel: 3, groups: 4, pad: 1}
   - conv2d: {name: depthwise, out: 24, kernel: 3, groups: 12, pad: 1}
   - conv2d: {name: depthwise1, out: 24, kernel: [1, 3], groups: 24, pad: [0, 1], bias: false}
+  - separable_conv2d: {name: separable, out: 24, kernel: 3, pad: [0, 2, 1, 0], bias: true}
   - batchnorm: {name: bn, eps: 0.001, momentum: 0.03}
   - batchnorm: {name: bn_plain, scale: false, center: false}
   - batchnorm: {name: bn_shift, scale: false}

@@ -172,7 +172,7 @@ class Graph:
         meta = _expect(data.get("meta", {}), dict, "'meta'")
         for entry in _expect(meta.get("residuals", []), list, "'meta.residuals'"):
             _expect(entry, dict, "a residual entry", {"name", "input", "body", "shortcut", "merge",
-                                                      "kind"})
+                                                      "kind"}, optional={"order"})
             if not all(isinstance(v, str) for v in entry.values()):
                 raise ValueError("a residual entry holds something other than names")
         for entry in _expect(meta.get("blocks", []), list, "'meta.blocks'"):

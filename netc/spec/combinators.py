@@ -80,8 +80,15 @@ def residual(ex, args, x, scope, ns, loc):
         raise ShapeError(exc.message, exc.loc, "the body changes the shape, so the identity "
                          "shortcut cannot meet it; give the residual a shortcut with a body "
                          "(a projection) or 'shortcut: zeropad'") from None
-    ex.graph.meta.setdefault("residuals", []).append(
-        {"name": ns, "input": x, "body": y, "shortcut": s, "merge": out, "kind": merge})
+    entry = {"name": ns, "input": x, "body": y, "shortcut": s, "merge": out, "kind": merge}
+    order = args.get("merge_order", "shortcut_first")
+    if order != "shortcut_first":
+        if merge != "add":
+            raise SpecError(f"merge_order orders an add's operands; a {merge} orders its "
+                            "channels by the shortcut first", location_of(args, "merge_order"),
+                            hint="drop merge_order, or merge with add")
+        entry["order"] = order
+    ex.graph.meta.setdefault("residuals", []).append(entry)
     return _then(ex, args, out, scope, ns)
 
 

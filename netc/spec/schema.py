@@ -58,6 +58,11 @@ COMBINATORS = {
             _args({"type": {"anyOf": [{"enum": ["projection", "identity", "zeropad", "none"]}, EXPR]},
                    "when": {"enum": ["shape_changes", "always"]}, "body": ITEMS})]},
         "merge": MERGE, "drop_path": PROB, "drop_path_scale": {"enum": ["test", "train"]},
+        "merge_order": {"enum": ["shortcut_first", "body_first"], "description":
+                        "the order an add takes its operands in where a backend's layer order "
+                        "follows it (Keras's, and so its weight files'); shortcut_first unless "
+                        "given: keras.applications' ResNet writes Add()([shortcut, x]), its "
+                        "Xception layers.add([x, residual])"},
         "then": ONE_OR_MORE}, ["body"]),
     "parallel": _args({
         "branches": {"anyOf": [{"type": "array", "items": ITEMS, "minItems": 1},

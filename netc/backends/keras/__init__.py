@@ -59,7 +59,7 @@ class KerasBackend(Backend):
         return int(model.count_params())
 
     def export_weights(self, model, graph: Graph) -> dict:
-        return {key: np.ascontiguousarray(slot.to_ir(np.asarray(variable.numpy())))
+        return {key: np.array(slot.to_ir(np.asarray(variable.numpy())), order="C")  # 0-d kept
                 for key, _, variable, slot in _slots(model, graph)}
 
     def import_weights(self, model, graph: Graph, weights: dict) -> None:

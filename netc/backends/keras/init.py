@@ -20,6 +20,7 @@ _ARGS = {
     "linear": {"weight": ("kernel_initializer", None), "bias": ("bias_initializer", "zeros")},
     "batchnorm": {"weight": ("gamma_initializer", "ones"), "bias": ("beta_initializer", "zeros")},
 }
+_ARGS["channel_linear"] = _ARGS["linear"]  # a Dense layer too
 _ATTR = {"weight": "init", "bias": "bias_init"}
 _FAR = 10.0  # standard deviations
 

@@ -48,11 +48,22 @@ def _bn_rules(attrs) -> dict[str, Slot]:
             "running_var": Slot("moving_variance", _same, _same)}
 
 
-RULES = {"conv2d": _conv_rules, "linear": _linear_rules, "batchnorm": _bn_rules}
+def _separable_rules(attrs) -> dict[str, Slot]:
+    # depthwise: torch (C, 1, H, W) <-> Keras (H, W, C, 1); pointwise: OIHW <-> HWIO (1, 1, C, O)
+    return {"depthwise.weight": Slot("depthwise_kernel", lambda w: w.transpose(2, 3, 0, 1),
+                                     lambda k: k.transpose(2, 3, 0, 1)),
+            "pointwise.weight": Slot("pointwise_kernel", lambda w: w.transpose(2, 3, 1, 0),
+                                     lambda k: k.transpose(3, 2, 0, 1)),
+            "pointwise.bias": Slot("bias", _same, _same)}
+
+
+RULES = {"conv2d": _conv_rules, "separable_conv2d": _separable_rules, "linear": _linear_rules,
+         "batchnorm": _bn_rules}
 
 # What each Keras variable is, for counting the live model without consulting the IR.
 VARIABLE_KINDS = {"kernel": "weight", "bias": "bias", "gamma": "norm-affine", "beta": "norm-affine",
-                  "moving_mean": "norm-statistic", "moving_variance": "norm-statistic"}
+                  "moving_mean": "norm-statistic", "moving_variance": "norm-statistic",
+                  "depthwise_kernel": "weight", "pointwise_kernel": "weight"}
 
 
 def rules_for(node) -> dict[str, Slot]:

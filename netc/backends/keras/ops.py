@@ -66,21 +66,33 @@ def _zero_pad(ctx: Ctx, padding) -> str:
     return f'layers.ZeroPadding2D({_pads(padding)}, name={lit(ctx.aux("pad"))})({ctx.args[0]})'
 
 
-def conv2d(n, ctx: Ctx) -> str:
+def _window_conv(n, ctx: Ctx, layer: str) -> tuple[str, str]:
+    """The input (behind a ZeroPadding2D where the IR's padding is not TensorFlow's "same") and
+    the window arguments of a Keras convolution: kernel, strides, padding, dilation, bias."""
     at = n.attrs
     if max(at["stride"]) > 1 and max(at["dilation"]) > 1:
-        raise UnsupportedOp(f"{n.name}: Keras's Conv2D cannot combine stride {at['stride']} with "
+        raise UnsupportedOp(f"{n.name}: Keras's {layer} cannot combine stride {at['stride']} with "
                             f"dilation {at['dilation']}")
     src, padding = ctx.args[0], "valid"
     if any(at["padding"]) and _is_same(n, ctx.in_shape):
         padding = "same"
     elif any(at["padding"]):
         src = _zero_pad(ctx, at["padding"])
-    common = (f"{lit(at['kernel'])}"
-              + f"{UNIT}, strides={lit(at['stride'])}{UNIT}"
-              + (f", padding={lit(padding)}" if padding != "valid" else "")
-              + (f", dilation_rate={lit(at['dilation'])}" if at["dilation"] != [1, 1] else "")
-              + f", use_bias={lit(at['bias'])}")
+    return src, (f"{lit(at['kernel'])}"
+                 + f"{UNIT}, strides={lit(at['stride'])}{UNIT}"
+                 + (f", padding={lit(padding)}" if padding != "valid" else "")
+                 + (f", dilation_rate={lit(at['dilation'])}" if at["dilation"] != [1, 1] else "")
+                 + f", use_bias={lit(at['bias'])}")
+
+
+def separable_conv2d(n, ctx: Ctx) -> str:
+    src, common = _window_conv(n, ctx, "SeparableConv2D")  # depth_multiplier 1, Keras's default
+    return _call(f"layers.SeparableConv2D({lit(n.attrs['out_channels'])}, {common})", ctx, src)
+
+
+def conv2d(n, ctx: Ctx) -> str:
+    at = n.attrs
+    src, common = _window_conv(n, ctx, "Conv2D")
     if is_depthwise(at):
         multiplier = at["out_channels"] // at["in_channels"]
         ctor = (f"layers.DepthwiseConv2D({common}, depth_multiplier={lit(multiplier)}"
@@ -154,7 +166,7 @@ def _bins(n: int, out: int) -> list[tuple[int, int]]:
 
 
 def flatten(n, ctx):
-    if len(ctx.in_shape) == 1:
+    if len(ctx.in_shape) == 1 or n.attrs["order"] == "channels_last":  # Keras's own H, W, C
         return _call("layers.Flatten()", ctx, *ctx.args)
     ctx.helpers.add("FlattenCHW")
     return _call("FlattenCHW()", ctx, *ctx.args)
@@ -192,7 +204,8 @@ def concat(n, ctx):
 
 
 EMITTERS = {
-    "conv2d": conv2d, "linear": linear, "batchnorm": batchnorm,
+    "conv2d": conv2d, "separable_conv2d": separable_conv2d, "linear": linear,
+    "batchnorm": batchnorm,
     "maxpool": maxpool, "avgpool": avgpool, "adaptive_avgpool": adaptive_avgpool,
     "global_avgpool": _layer("layers.GlobalAveragePooling2D()"),
     "global_maxpool": _layer("layers.GlobalMaxPooling2D()"),

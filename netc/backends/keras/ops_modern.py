@@ -5,6 +5,7 @@ layers on axis -1."""
 from __future__ import annotations
 
 from ..render import lit
+from .init import initializers
 
 
 def _call(ctor: str, ctx) -> str:
@@ -29,7 +30,8 @@ def layernorm(n, ctx):
 
 def channel_linear(n, ctx):
     at = n.attrs
-    return _call(f"layers.Dense({lit(at['out_features'])}, use_bias={lit(at['bias'])})", ctx)
+    return _call(f"layers.Dense({lit(at['out_features'])}, use_bias={lit(at['bias'])}"
+                 f"{initializers(n)})", ctx)
 
 
 def rescaling(n, ctx):
@@ -45,7 +47,7 @@ EMITTERS = {
     "stochastic_depth": _helper("StochasticDepth", "p", "mode"),
     "channel_split": _helper("ChannelSlice", "start", "stop"),
     "channel_shuffle": _helper("ChannelShuffle", "groups"),
-    "rescaling": rescaling, "normalization": _helper("Standardize"),
+    "rescaling": rescaling, "normalization": _helper("Normalization"),
 }
 
 HELPERS = {
@@ -107,10 +109,11 @@ class ChannelShuffle(keras.layers.Layer):
         x = ops.reshape(x, (-1, h, w, self.groups, c // self.groups))
         return ops.reshape(ops.transpose(x, (0, 1, 2, 4, 3)), (-1, h, w, c))
 ''',
-    "Standardize": '''
-class Standardize(keras.layers.Layer):
+    "Normalization": '''
+class Normalization(keras.layers.Layer):
     """Keras's Normalization on the last axis, (x - mean) / max(sqrt(variance), 1e-7), reading
-    its variables at every call so that assigned statistics take effect."""
+    its variables at every call so that assigned statistics take effect. Named as Keras's class
+    is: a weight file keys a layer by its class's name."""
 
     def build(self, input_shape):
         shape = (input_shape[-1],)

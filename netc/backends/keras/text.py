@@ -23,11 +23,14 @@ def shortcut_first(graph: Graph) -> set[str]:
     by depth, then by the order it reaches them through each layer's inputs; its weight files key
     variables by that order (`conv2d_5`), not by layer name. Writing the shortcut first gives
     a projection shortcut's layers the place keras.applications gives them, so its weight files
-    load as they are. Addition of two tensors is exact either way round.
+    load as they are. Addition of two tensors is exact either way round. A residual whose
+    reference adds the body first (Xception's `layers.add([x, residual])`) says so with
+    `merge_order: body_first`, and is written as the IR has it.
     """
     found = set()
     for entry in graph.meta.get("residuals", []) if isinstance(graph.meta, dict) else []:
-        if not isinstance(entry, dict) or entry.get("kind") != "add":
+        if not isinstance(entry, dict) or entry.get("kind") != "add" \
+                or entry.get("order") == "body_first":
             continue
         merge = entry.get("merge")
         node = graph.node(merge) if isinstance(merge, str) and merge in graph \

@@ -4,11 +4,11 @@ node's value has a variable of its own."""
 from __future__ import annotations
 
 from ...compiler.ir import Graph
-from ..base import Namer, UnsupportedOp, at_node, class_name, last_uses
+from ..base import Namer, UnsupportedOp, at_node, last_uses
 from ..render import ident, lit
 from .init import init_lines
 from .text import module_text
-from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS
+from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS, model_class
 
 
 def flat_ref(path: str) -> str:
@@ -87,7 +87,7 @@ def emit_flat(graph: Graph) -> str:
 
 
 def _module_text(graph, init_lines, forward_lines, helpers) -> str:
-    cls = class_name(graph.name)
+    cls = model_class(graph.name)
     init = "\n".join("        " + line for line in init_lines) or "        pass"
     forward = "\n".join("        " + line for line in forward_lines)
     classes = f"""

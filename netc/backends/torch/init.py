@@ -5,8 +5,10 @@ nn.init.kaiming_normal_(...)`): one loop over the modules holds, per module clas
 initialiser most of its nodes declare; a node that declares another gets a line of its own,
 reaching its module by IR name. Initialisers that equal what torch's constructor already does
 (`default`, batch norm's ones and zeros) are not written, so a spec that declares none emits none.
-A class is given to the loop only when no node of another op constructs it (a plug-in that builds
-an nn.Linear keeps its own initialisation); otherwise its nodes are written one by one.
+Ops whose modules are one class share the loop's branch for it (`linear` and `channel_linear` both
+build nn.Linear, as torchvision's ConvNeXt initialises every nn.Linear). A class is given to the
+loop only when no node of another op constructs it (a plug-in that builds an nn.Linear keeps its
+own initialisation); otherwise its nodes are written one by one.
 """
 from __future__ import annotations
 
@@ -16,14 +18,18 @@ from collections import Counter
 from ...compiler.ir import Graph
 from ...compiler.ops.initializers import fans
 from ..render import lit
-from .ops import EMITTERS
+from .ops import EMITTERS, INNER_MODULES
 
 # op -> (module classes per input rank, the initialisers torch's constructor applies per param)
 _OPS = {
     "conv2d": ({3: "nn.Conv2d"}, {"weight": "default", "bias": "default"}),
     "linear": ({1: "nn.Linear"}, {"weight": "default", "bias": "default"}),
+    "channel_linear": ({1: "nn.Linear", 2: "nn.Linear", 3: "nn.Linear"},
+                       {"weight": "default", "bias": "default"}),
     "batchnorm": ({3: "nn.BatchNorm2d", 1: "nn.BatchNorm1d"}, {"weight": "ones", "bias": "zeros"}),
 }
+# the ops of one loop branch: their modules are of one class and start alike in torch
+_FAMILIES = (("conv2d",), ("linear", "channel_linear"), ("batchnorm",))
 _ATTR = {"weight": "init", "bias": "bias_init"}
 _KAIMING_DEFAULTS = {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}
 
@@ -33,11 +39,12 @@ def init_lines(graph: Graph) -> list[str]:
     construction already gives what the graph declares."""
     loop: list[tuple[str, list[str]]] = []
     single: list[str] = []
-    for op, (classes, built) in _OPS.items():
-        nodes = [n for n in graph.nodes if n.op == op]
+    for family in _FAMILIES:
+        nodes = [n for n in graph.nodes if n.op in family]
         if not nodes:
             continue
-        shared = _loop_classes(graph, op, nodes, classes)
+        op, built = family[0], _OPS[family[0]][1]
+        shared = _loop_classes(graph, family, nodes)
         rules = []
         for param, attr in _ATTR.items():
             having = [n for n in nodes if param in {p.name for p in n.params}]
@@ -53,7 +60,7 @@ def init_lines(graph: Graph) -> list[str]:
                 if _key(init) != _key(common) and not (common["kind"] == built[param]
                                                         and _is_built(init, op, param)):
                     ref = f"self.get_submodule({lit(node.name)}).{param}"
-                    single.append(_statement(init, ref, node, op, param))
+                    single.append(_statement(init, ref, node, node.op, param))
         if rules:
             loop.append((shared, rules))
     lines = []
@@ -65,17 +72,19 @@ def init_lines(graph: Graph) -> list[str]:
     return lines + single
 
 
-def _loop_classes(graph, op, nodes, classes) -> str | None:
-    """The isinstance target for `op`'s modules, or None when another op builds the same class."""
-    used = sorted({classes[len(graph.shape_of(n.inputs[0]))] for n in nodes
-                   if len(graph.shape_of(n.inputs[0])) in classes})
+def _loop_classes(graph, family, nodes) -> str | None:
+    """The isinstance target for the modules of `family`'s ops, or None when an op outside it
+    builds the same class."""
+    ranks = [(_OPS[n.op][0], len(graph.shape_of(n.inputs[0]))) for n in nodes]
+    used = sorted({classes[rank] for classes, rank in ranks if rank in classes})
     if not used:
         return None
     for node in graph.nodes:
-        if node.op == op or node.op not in EMITTERS:
+        if node.op in family or node.op not in EMITTERS:
             continue
         ctor, _ = EMITTERS[node.op](node, "m", ["v"] * len(node.inputs), False)
-        if ctor and any(ctor.startswith(c + "(") for c in used):
+        inner = INNER_MODULES.get((ctor or "").split("(")[0], ())
+        if ctor and any(ctor.startswith(c + "(") or c in inner for c in used):
             return None
     return used[0] if len(used) == 1 else "(" + ", ".join(used) + ")"
 

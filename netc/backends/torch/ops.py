@@ -5,7 +5,7 @@ first input dies here and its producer does not need it for backward, so it may 
 """
 from __future__ import annotations
 
-from ..base import UnsupportedOp
+from ..base import UnsupportedOp, class_name
 from ..render import lit
 
 
@@ -18,17 +18,26 @@ def _fpad(padding) -> str:  # IR [top, bottom, left, right] -> F.pad's (left, ri
     return lit((l, r, t, b))
 
 
-def conv2d(n, m, a, inplace):
-    at = n.attrs
+def _window_conv(cls: str, at: dict, m: str, a, extra: str = "") -> tuple[str, str]:
+    """A convolution module `cls` and its call; uneven padding goes to F.pad before it."""
     sym = _symmetric(at["padding"])
     pad = (at["padding"][0], at["padding"][2]) if sym else (0, 0)
-    ctor = (f"nn.Conv2d({lit(at['in_channels'])}, {lit(at['out_channels'])}, "
+    ctor = (f"{cls}({lit(at['in_channels'])}, {lit(at['out_channels'])}, "
             f"kernel_size={lit(at['kernel'])}, stride={lit(at['stride'])}, padding={lit(pad)}"
             + (f", dilation={lit(at['dilation'])}" if at["dilation"] != [1, 1] else "")
-            + (f", groups={lit(at['groups'])}" if at["groups"] != 1 else "")
-            + f", bias={lit(at['bias'])})")
+            + extra + f", bias={lit(at['bias'])})")
     arg = a[0] if sym else f"F.pad({a[0]}, {_fpad(at['padding'])})"
     return ctor, f"{m}({arg})"
+
+
+def conv2d(n, m, a, inplace):
+    groups = n.attrs["groups"]
+    return _window_conv("nn.Conv2d", n.attrs, m, a,
+                        f", groups={lit(groups)}" if groups != 1 else "")
+
+
+def separable_conv2d(n, m, a, inplace):
+    return _window_conv("SeparableConv2d", n.attrs, m, a)
 
 
 def linear(n, m, a, inplace):
@@ -78,6 +87,12 @@ def _function(template):
     return emit
 
 
+def flatten(n, m, a, inplace):
+    if n.attrs["order"] == "channels_last":  # H, W, C, as Keras's Flatten
+        return None, f"torch.flatten({a[0]}.permute(0, 2, 3, 1), 1)"
+    return None, f"torch.flatten({a[0]}, 1)"
+
+
 def relu(n, m, a, inplace):
     return None, f"F.relu({a[0]}, inplace=True)" if inplace else f"F.relu({a[0]})"
 
@@ -111,7 +126,8 @@ def concat(n, m, a, inplace):
 
 
 EMITTERS = {
-    "conv2d": conv2d, "linear": linear, "batchnorm": batchnorm, "relu": relu, "add": add,
+    "conv2d": conv2d, "separable_conv2d": separable_conv2d, "linear": linear,
+    "batchnorm": batchnorm, "relu": relu, "add": add,
     "maxpool": _pool("max_pool2d"), "avgpool": _pool("avg_pool2d"),
     "global_avgpool": _function("{0}.mean((2, 3))"),
     "global_maxpool": _function("torch.amax({0}, (2, 3))"),
@@ -121,18 +137,38 @@ EMITTERS = {
     "silu": _function("F.silu({0})"), "hardswish": _function("F.hardswish({0})"),
     "softmax": _function("F.softmax({0}, 1)"), "identity": _function("{0}"),
     "leaky_relu": _function("F.leaky_relu({0}, {slope})"),
-    "flatten": _function("torch.flatten({0}, 1)"), "dropout": dropout, "drop_path": drop_path,
+    "flatten": flatten, "dropout": dropout, "drop_path": drop_path,
     "pad": lambda n, m, a, i: (None, f"F.pad({a[0]}, {_fpad(n.attrs['padding'])})"),
     "channel_pad": channel_pad, "concat": concat, "mul": _function("{0} * {1}"),
     "scale": _function("{0} * {factor}"),
     "gated_sum": _function("{0} * {1} + {2} * (1 - {1})"),
 }
 
+# Helper module classes -> the torch module classes each builds inside itself, which a loop over
+# self.modules() reaches too (init.py leaves such a class's loop to the nodes one by one).
+INNER_MODULES = {"SeparableConv2d": ("nn.Conv2d",)}
+
 # Ops whose output autograd does not keep, so a consumer may overwrite it in place.
 INPLACE_SAFE_PRODUCERS = {"conv2d", "batchnorm", "linear", "add"}
 INPLACE_OPS = {"relu", "relu6", "add"}
 
 HELPERS = {  # keyed by the op that needs it, or by the class name its constructor calls
+    "SeparableConv2d": '''
+class SeparableConv2d(nn.Module):
+    """A depthwise separable convolution (Chollet 2017): each input channel convolved with its
+    own kernel, then a 1x1 convolution across channels (Keras's SeparableConv2D)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 bias=False):
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, stride=stride,
+                                   padding=padding, dilation=dilation, groups=in_channels,
+                                   bias=False)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+''',
     "PartialAffineBatchNorm2d": '''
 class PartialAffineBatchNorm2d(nn.BatchNorm2d):
     """Batch norm with a learned shift and no scale, or a scale and no shift (Keras's
@@ -180,3 +216,13 @@ from .ops_tokens import EMITTERS as _TOKENS  # noqa: E402  (Vision Transformer)
 EMITTERS.update(_TOKENS)
 from .ops_windows import EMITTERS as _WINDOWS, HELPERS as _WINDOW_HELPERS  # noqa: E402  (Swin)
 EMITTERS.update(_WINDOWS), HELPERS.update(_WINDOW_HELPERS)
+
+# The classes HELPERS define (DropPath under its op's name): no other class of the emitted source,
+# the model's included, may take their names.
+HELPER_CLASSES = tuple(sorted({"DropPath", *(h for h in HELPERS if h[:1].isupper())}))
+
+
+def model_class(graph_name: str) -> str:
+    """The model's class name: the graph's, clear of the helper classes."""
+    name = class_name(graph_name)
+    return name + "Net" if name in HELPER_CLASSES else name

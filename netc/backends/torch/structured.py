@@ -20,7 +20,7 @@ from ..generalise import Generalised, generalise, quantities
 from ..instances import Instance, Scope, all_instances, find_instances, instance_scope, model_scope
 from ..render import holes, ident, lit
 from .init import init_lines
-from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS
+from .ops import EMITTERS, HELPER_CLASSES, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS, model_class
 from .text import module_text
 from .tree import (MODULE_ATTRS, Call, Group, Leaf, Tree, constructor, layout, reference, safe_attr,
                    self_parts)
@@ -57,7 +57,7 @@ class _Writer:
         self.output_op = {}  # instance name -> op of its output node
         self.helpers: set = set()
         self.classes: list[str] = []
-        self.class_names = Namer(reserved=(*RESERVED, *HELPER_CLASSES, class_name(graph.name)))
+        self.class_names = Namer(reserved=(*RESERVED, *HELPER_CLASSES, model_class(graph.name)))
 
     def run(self) -> str:
         by_height = defaultdict(list)
@@ -327,14 +327,13 @@ def _all_values(general: Generalised, k: int) -> dict:
     return {a.name: a.values[k] for a in general.arguments}
 
 
-HELPER_CLASSES = ("PartialAffineBatchNorm2d", "DropPath")
 VARIABLE_RESERVED = {"self", "torch", "nn", "F", "layer", *HELPER_CLASSES}
 
 
 def emit_structured(graph: Graph) -> str:
     writer = _Writer(graph)
     body = writer.run()
-    model = class_name(graph.name)
+    model = model_class(graph.name)
     init, forward, base = _class_sections(body)
     init += "".join("\n        " + line for line in init_lines(graph))
     classes = "".join("\n\n" + text for text in writer.classes)

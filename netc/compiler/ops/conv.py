@@ -6,7 +6,7 @@ import math
 from ...spec.errors import ShapeError
 from . import OpDef, fmt, register, spatial
 from .attr_types import CHANNELS, FLAG, PAIR as PAIR_T, PROBABILITY, SIDES, Float
-from .initializers import DEFAULT, INIT, INIT_ARG, resolve_init
+from .initializers import DEFAULT, INIT_ARGS, INIT_ATTRS, resolve_inits
 from .schema_types import BOOL, CHANNELS_ARG, EPS, MOMENTUM, PADDING, PAIR
 
 
@@ -55,7 +55,8 @@ def _conv_resolve(args, in_shapes):
                          f"and output channels ({args['out']})")
     return {"in_channels": c, "out_channels": args["out"], "kernel": kernel, "stride": stride,
             "padding": explicit_padding(args["pad"], (h, w), kernel, stride, dilation),
-            "dilation": dilation, "groups": groups, "bias": args["bias"], **_inits(args, "conv2d")}
+            "dilation": dilation, "groups": groups, "bias": args["bias"],
+            **resolve_inits(args, "conv2d")}
 
 
 def _conv_infer(attrs, in_shapes):
@@ -74,14 +75,6 @@ def _conv_macs(attrs, in_shapes, out):
     return out[0] * out[1] * out[2] * (attrs["in_channels"] // attrs["groups"]) * kh * kw
 
 
-# Initialisers: the weight's (`init`) and the bias's (`bias_init`), see initializers.py.
-INIT_ARGS = {"init": INIT_ARG, "bias_init": INIT_ARG}
-INIT_ATTRS = {"init": INIT, "bias_init": INIT}
-
-
-def _inits(args, op: str) -> dict:
-    return {"init": resolve_init(args["init"], f"{op} init"),
-            "bias_init": resolve_init(args["bias_init"], f"{op} bias_init")}
 
 
 register(OpDef(
@@ -101,7 +94,7 @@ def _linear_resolve(args, in_shapes):
         raise ShapeError(f"linear needs a flat input, got {fmt(in_shapes[0])}",
                          hint="put 'flatten' or 'global_avgpool' before it")
     return {"in_features": in_shapes[0][-1], "out_features": args["out"], "bias": args["bias"],
-            **_inits(args, "linear")}
+            **resolve_inits(args, "linear")}
 
 
 register(OpDef(
@@ -133,5 +126,5 @@ register(OpDef(
               "init": {"kind": "ones"}, "bias_init": {"kind": "zeros"}},  # torch's and Keras's
     resolve=lambda a, s: {"num_features": s[0][0], "eps": float(a["eps"]),
                           "momentum": float(a["momentum"]), "scale": a["scale"], "center": a["center"],
-                          **_inits(a, "batchnorm")},
+                          **resolve_inits(a, "batchnorm")},
     infer=lambda a, s: list(s[0]), params=_bn_params))

@@ -100,6 +100,17 @@ class Init:
 INIT = Init()
 DEFAULT = {"kind": "default"}
 
+# A weighted op's arguments and IR attributes for its weight's (`init`) and bias's (`bias_init`)
+# initialisers.
+INIT_ARGS = {"init": INIT_ARG, "bias_init": INIT_ARG}
+INIT_ATTRS = {"init": INIT, "bias_init": INIT}
+
+
+def resolve_inits(args, op: str) -> dict:
+    """The `init` and `bias_init` IR attributes from an op's arguments."""
+    return {"init": resolve_init(args["init"], f"{op} init"),
+            "bias_init": resolve_init(args["bias_init"], f"{op} bias_init")}
+
 
 def gain(init: dict) -> float:
     """torch.nn.init.calculate_gain for a Kaiming initialiser's nonlinearity."""

@@ -1,12 +1,16 @@
 """Layer normalisation over the channels of each position (Ba et al. 2016), as ConvNeXt uses it
 (Liu et al. 2022): torchvision's LayerNorm2d on a C x H x W map, nn.LayerNorm over the last
 dimension of a flat (F,) input; and the per-channel linear map of ConvNeXt's inverted bottleneck,
-which torchvision writes as nn.Linear on a channels-last view."""
+which torchvision writes as nn.Linear on a channels-last view, so it takes `init` and `bias_init`
+as `linear` does (initializers.py): ConvNeXt's and Swin's builders draw every nn.Linear from a
+truncated normal. torch's LayerNorm and Keras's LayerNormalization both start at ones and zeros,
+and no reference changes that, so layer norm declares no initialiser."""
 from __future__ import annotations
 
 from ...spec.errors import ShapeError
 from . import OpDef, fmt, register
 from .attr_types import CHANNELS, FLAG, Float
+from .initializers import DEFAULT, INIT_ARGS, INIT_ATTRS, resolve_inits
 from .schema_types import BOOL, CHANNELS_ARG, EPS
 
 
@@ -55,7 +59,7 @@ register(OpDef(
 
 def _pointwise_resolve(args, in_shapes):
     return {"in_features": channels_of(in_shapes[0], "channel_linear"), "out_features": args["out"],
-            "bias": args["bias"]}
+            "bias": args["bias"], **resolve_inits(args, "channel_linear")}
 
 
 def _pointwise_macs(attrs, in_shapes, out):
@@ -67,8 +71,9 @@ register(OpDef(
     "channel_linear",
     doc="a fully connected layer applied to the channels at each position (weight out x in, as "
         "nn.Linear): ConvNeXt's pointwise layers",
-    args={"out": CHANNELS_ARG, "bias": BOOL}, required=("out",), defaults={"bias": True},
-    attrs={"in_features": CHANNELS, "out_features": CHANNELS, "bias": FLAG},
+    args={"out": CHANNELS_ARG, "bias": BOOL, **INIT_ARGS}, required=("out",),
+    defaults={"bias": True, "init": DEFAULT, "bias_init": DEFAULT},
+    attrs={"in_features": CHANNELS, "out_features": CHANNELS, "bias": FLAG, **INIT_ATTRS},
     resolve=_pointwise_resolve,
     infer=lambda a, s: [a["out_features"], *matching("in_features", "channel_linear")(a, s)[1:]],
     params=lambda a, s: [("weight", [a["out_features"], a["in_features"]], "weight")]

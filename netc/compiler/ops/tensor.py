@@ -16,8 +16,21 @@ def _flatten_infer(attrs, in_shapes):
     return [n]
 
 
-register(OpDef("flatten", args={}, resolve=lambda a, s: {}, infer=_flatten_infer,
-               doc="flatten C x H x W to C*H*W in channels-first order"))
+def _flatten_resolve(args, in_shapes):
+    if args["order"] == "channels_last":  # only a map has an H, W, C order to speak of
+        spatial(in_shapes[0], "flatten with order: channels_last")
+    return {"order": args["order"]}
+
+
+# The order decides which row of the next linear layer's weight meets which value: torch's
+# nn.Flatten takes C, H, W (channels_first); Keras's Flatten on its N, H, W, C tensors takes
+# H, W, C (channels_last), so keras.applications' VGG16 fc1 expects that order.
+FLATTEN_ORDERS = ("channels_first", "channels_last")
+register(OpDef("flatten", args={"order": {"enum": list(FLATTEN_ORDERS)}},
+               defaults={"order": "channels_first"}, attrs={"order": Enum(FLATTEN_ORDERS)},
+               resolve=_flatten_resolve, infer=_flatten_infer,
+               doc="flatten C x H x W to one vector, in C, H, W order (order: channels_first, "
+                   "torch's) or H, W, C (order: channels_last, Keras's)"))
 register(OpDef("dropout", args={"p": PROB}, defaults={"p": 0.5}, attrs={"p": PROBABILITY},
                resolve=lambda a, s: {"p": float(a["p"])}, infer=lambda a, s: list(s[0]),
                doc="dropout with drop probability p"))
