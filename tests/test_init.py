@@ -34,9 +34,14 @@ CASES = {
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": True}, 64),
     "inception_v3": ("inception_v3", {"aux_logits": False, "init_weights": True}, 75),
     "efficientnet_b0": ("efficientnet_b0", {}, 64),
+    "efficientnet_v2_s": ("efficientnet_v2_s", {}, 32),  # FusedMBConv
     "mobilenet_v3_small": ("mobilenet_v3_small", {}, 64),
     "squeezenet1_1": ("squeezenet1_1", {}, 64),
     "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}, 64),  # torch's defaults throughout
+    "convnext_tiny": ("convnext_tiny", {}, 32),  # every Conv2d and Linear, channel_linear's too
+    "regnet_x_400mf": ("regnet_x_400mf", {}, 32),
+    "regnet_y_400mf": ("regnet_y_400mf", {}, 32),  # SE convolutions: normal weights, torch's biases
+    "mnasnet1_0": ("mnasnet1_0", {}, 32),  # classifier: Kaiming uniform, fan_out, sigmoid
 }
 
 
@@ -140,6 +145,28 @@ def test_keras_refuses_a_truncated_normal_it_cannot_draw(tmp_path):
         netc.emit(str(spec), "keras")
     spec.write_text(spec.read_text().replace("a: -0.3, b: 0.3", "a: -0.2, b: 0.2"))
     assert "TruncatedNormal(mean=0.0, stddev=0.1)" in netc.emit(str(spec), "keras")
+
+
+def test_channel_linear_takes_its_initialisers_on_both_backends(tmp_path):
+    """ConvNeXt's pointwise layers: a declared truncated normal (its bounds 100 standard
+    deviations out, which Keras draws as a normal) and bias reach the weights both backends
+    start from; each backend's own default would be three to four times as wide."""
+    from netc.backends import get_backend
+
+    spec = tmp_path / "pointwise.yaml"
+    spec.write_text("netc: 1\ninput: {shape: [64, 4, 4]}\nbody:\n"
+                    "  - channel_linear: {name: fc, out: 256, init: {kind: trunc_normal, std: 0.02},"
+                    " bias_init: {kind: constant, value: 0.5}}\n")
+    torch.manual_seed(0)
+    built = {k: v.numpy() for k, v in netc.build(str(spec), "torch").state_dict().items()}
+    backend = get_backend("keras")
+    graph = netc.load(str(spec))
+    for weights in (built, backend.export_weights(backend.load(backend.emit(graph), graph), graph)):
+        values = np.asarray(weights["fc.weight"], dtype=np.float64).ravel()
+        n = values.size  # one sample against the exact values, as _mixed_problems bounds it
+        assert abs(values.std(ddof=1) - 0.02) <= Z * 0.02 / math.sqrt(2 * n), values.std(ddof=1)
+        assert abs(values.mean()) <= Z * 0.02 / math.sqrt(n)
+        assert np.all(np.asarray(weights["fc.bias"]) == 0.5)
 
 
 MIXED = """\

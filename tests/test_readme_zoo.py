@@ -18,7 +18,7 @@ REFERENCES = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())
 # Per section: the key holding the count the README prints, and the text its reference cell holds.
 SECTIONS = {
     "torchvision": ("params", lambda e: f"`torchvision.models.{e['builder']}`"),
-    "keras": ("total", lambda e: f"`keras.applications.{e['application']}`"),
+    "keras": ("total", lambda e: f"`{e.get('module', 'keras')}.applications.{e['application']}`"),
     "keras_apps": ("total", lambda e: f"`keras.applications.{e['application']}`"),
     "paper": ("params", lambda e: e["source"]),
     "demo": ("params", lambda e: e["purpose"]),

@@ -4,7 +4,16 @@ backend holds exactly the parameters the IR predicts, kind by kind) and `netc ch
 implementations of each op can differ by, and each backend's output is within float32 rounding,
 propagated through the network, of the graph run in float64: netc.crosscheck.tolerance). The
 paper specs, which have no reference implementation, also take a Keras training step (forward +
-backward)."""
+backward).
+
+`netc check` on all of the zoo's specs costs more than the suite's time: its ImageNet families
+repeat one block library at many widths and depths (ResNet-18 to -152, RegNet 400MF to 128GF),
+up to 645M parameters. A width or a depth adds no op configuration to check (an op with the
+attributes that choose its computation: kernel, stride, padding, groups, eps), so the suite
+checks `CHECKED`, the smallest specs that between them hold every op configuration of the zoo
+(test_checked_specs_hold_every_op_of_the_zoo), and `make zoo-check` checks every spec."""
+import os
+
 import numpy as np
 import pytest
 
@@ -13,6 +22,22 @@ from conftest import EXAMPLES, example_specs
 from netc.crosscheck import build_models, numeric_check, param_diff
 
 SPECS = [s for s in example_specs() if s != "vit_h_14.yaml"]  # 632M parameters: tests/test_vit.py
+CHECKED = ["alexnet.yaml", "convnext_tiny.yaml", "deeplabv3_mobilenet_v3_large.yaml",
+           "digits_resnet.yaml", "digits_vit.yaml", "efficientnet_b0.yaml", "fcn_resnet50.yaml",
+           "googlenet.yaml", "inception_v3.yaml", "keras/densenet121.yaml",
+           "keras/efficientnet_b0.yaml", "keras/efficientnet_b1.yaml",
+           "keras/efficientnet_v2_b0.yaml", "keras/efficientnet_v2_s.yaml",
+           "keras/inception_resnet_v2.yaml", "keras/inception_v3.yaml",
+           "keras/mobilenet_v3_small.yaml", "keras/regnet_x002.yaml", "keras/regnet_y002.yaml",
+           "keras/resnet50.yaml", "keras/resnet50_v2.yaml", "keras/vgg16.yaml",
+           "keras/xception.yaml", "lraspp_mobilenet_v3_large.yaml", "mnasnet0_5.yaml",
+           "mobilenet_v2.yaml", "mobilenet_v3_small.yaml", "papers/densenet_bc100_cifar.yaml",
+           "papers/highway_fc_mnist.yaml", "papers/resnet9_dawnbench_cifar.yaml",
+           "papers/stochastic_depth_resnet110_cifar.yaml", "regnet_y_400mf.yaml",
+           "resnet20_cifar.yaml", "shufflenet_v2_x0_5.yaml", "squeezenet1_0.yaml",
+           "squeezenet1_1.yaml", "swin_t.yaml", "unet.yaml", "unet_same.yaml", "unet_small.yaml",
+           "vgg11.yaml", "vit_b_16.yaml", "vit_b_32.yaml"]
+CHECK_SPECS = SPECS if os.environ.get("NETC_ZOO_CHECK") == "all" else CHECKED
 # Smallest sizes at which each family's every layer still sees a map larger than 1x1 where the
 # flatten order matters, and which its pooling arithmetic accepts.
 SIZES = {"inception": 96, "googlenet": 96, "xception": 96, "alexnet": 96,
@@ -43,7 +68,7 @@ def _at_check_size(spec: str):
     return netc.load(EXAMPLES / spec, input_size=(size, size)) if size else probe
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", CHECK_SPECS)
 def test_diff_is_clean_and_check_passes_node_by_node(spec):
     g = _at_check_size(spec)
     models = build_models(g)  # one build per backend serves both reports
@@ -68,17 +93,24 @@ SIBLINGS = {"papers/preact_resnet1001_cifar.yaml", "papers/resnext29_16x64d_cifa
 STEP_SPECS = [s for s in PAPER_SPECS if s not in SIBLINGS]
 
 
+# What a node's attributes hold that neither the inference computation nor a step's code path
+# depends on: initial values, the running statistics' momentum, a drop probability.
+NOT_COMPUTED = {"init", "bias_init", "momentum", "p", "dropout", "attention_dropout"}
+# Sizes: of channels, features, units, heads, embeddings, tokens; where a channel split falls.
+WIDTHS = ("channels", "features", "units", "heads", "dim", "count", "start", "stop")
+
+
 def _ops(spec: str) -> set[tuple]:
-    """Each op with the attributes that choose its computation (stride, eps, ...), widths aside;
-    a convolution's groups as the kind of grouping its backends choose a layer by."""
+    """Each op with the attributes that choose its computation (kernel, stride, eps, ...),
+    `WIDTHS` aside; a convolution's groups as the kind of grouping its backends choose a layer
+    by."""
     def kind(node, key, value):
         if key == "groups":
-            return "none" if value == 1 else "depthwise" if value == node.attrs["in_channels"] \
+            return "none" if value == 1 else "depthwise" if value == node.attrs.get("in_channels") \
                 else "grouped"
         return repr(value)
-    widths = ("channels", "features", "units")
     return {(n.op, tuple(sorted((k, kind(n, k, v)) for k, v in n.attrs.items()
-                                if not k.endswith(widths))))
+                                if not k.endswith(WIDTHS) and k not in NOT_COMPUTED)))
             for n in netc.load(EXAMPLES / spec).nodes}
 
 
@@ -103,3 +135,11 @@ def test_keras_training_step_on_paper_specs(spec):
     loss = model.train_on_batch(x.astype("float32"), y)
     assert np.isfinite(loss)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_checked_specs_hold_every_op_of_the_zoo():
+    assert set(CHECKED) <= set(SPECS)
+    checked = set().union(*(_ops(s) for s in CHECKED))
+    for spec in sorted(set(SPECS) - set(CHECKED)):
+        missing = _ops(spec) - checked
+        assert not missing, f"{spec} has op configurations no checked spec has: {sorted(missing)[:3]}"
