@@ -71,6 +71,41 @@ def test_meta_records_block_instances():
     assert again.meta["blocks"] == blocks
 
 
+UNNAMED_INNER = """
+netc: 1
+input: {shape: [3, 8, 8]}
+blocks:
+  inner:
+    params: {out: int}
+    body: [conv2d: {name: conv, out: $out, kernel: 3, pad: 1}, relu: {name: act}]
+  outer:
+    params: {out: int}
+    body:
+      - inner: {name: "", out: $out}
+      - conv2d: {name: proj, out: $out, kernel: 1}
+body:
+  - outer: {name: a, out: 4}
+  - outer: {name: b, out: 6}
+  - global_avgpool
+  - linear: {name: fc, out: 3}
+"""
+
+
+def test_a_block_called_without_a_name_belongs_to_the_block_that_calls_it(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(UNNAMED_INNER)
+    graph = netc.load(spec)
+    assert [(e["block"], e["name"]) for e in graph.meta["blocks"]] == [("outer", "a"), ("outer", "b")]
+    source = netc.emit(spec)
+    assert "class Outer(nn.Module)" in source and "class Inner" not in source
+    assert "self.a = Outer(" in source and "self.b = Outer(" in source
+    model = netc.build(graph)
+    assert sorted(model.state_dict()) == ["a.conv.bias", "a.conv.weight", "a.proj.bias",
+                                          "a.proj.weight", "b.conv.bias", "b.conv.weight",
+                                          "b.proj.bias", "b.proj.weight", "fc.bias", "fc.weight"]
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+
+
 def test_flat_numbering_drops_the_instances_it_renames():
     graph = netc.load(EXAMPLES / "vgg16_bn.yaml")
     names = [b["name"] for b in graph.meta["blocks"]]

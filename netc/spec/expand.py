@@ -222,7 +222,11 @@ class Expander:
         definition = next(k for k in block.decl if k not in BLOCK_META)
         entries, start = self.graph.meta.setdefault("blocks", []), len(self.graph.nodes)
         entry = {"block": key, "name": full, "args": {k: v for k, v in values.items() if _plain(v)}}
-        entries.append(entry)  # before its inner blocks: outer instances come first
+        # Called with `name: ""` inside another block, it shares that block's namespace: its
+        # layers are the enclosing instance's, which is recorded already.
+        owns = not any(e["name"] == full for e in entries)
+        if owns:
+            entries.append(entry)  # before its inner blocks: outer instances come first
         self.stack.append(key)
         try:
             if definition == "body":
@@ -241,7 +245,7 @@ class Expander:
                                  location_of(block.decl, definition))
         finally:
             self.stack.pop()
-            if not any(n.name.startswith(full + ".") for n in self.graph.nodes[start:]):
+            if owns and not any(n.name.startswith(full + ".") for n in self.graph.nodes[start:]):
                 entries.remove(entry)  # no namespace of its own: its layers sit in the caller's
 
 
