@@ -28,7 +28,9 @@ bench: setup
 	$(BIN)/python benchmarks/build_time.py
 	$(BIN)/python benchmarks/runtime.py
 
-# netc diff and netc check on both backends for every spec of the zoo (`make test` checks the
-# specs that hold every op configuration: tests/test_zoo_backends.py)
+# netc diff and netc check on both backends, and Keras weight files, for every spec of the zoo
+# (`make test` checks the specs that hold every op configuration: tests/test_zoo_backends.py,
+# tests/test_keras_weight_files.py)
 zoo-check: setup
-	NETC_ZOO_CHECK=all $(BIN)/python -m pytest -q -n 2 --durations=0 tests/test_zoo_backends.py -k diff_is_clean
+	NETC_ZOO_CHECK=all $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=0 \
+		tests/test_zoo_backends.py tests/test_keras_weight_files.py -k "diff_is_clean or weight_file"

@@ -19,7 +19,7 @@ import numpy as np
 
 from .compiler.ir import Graph
 from .spec.errors import SpecError
-from .weights import _backend_for, expected_keys
+from .weights import backend_for, expected_keys
 
 MAX_GLOBS = 100
 _GLOB = re.compile(r"[A-Za-z0-9_.*?\[\]!-]{1,200}")
@@ -83,7 +83,7 @@ def read(path: str | Path, graph: Graph) -> dict:
     if not Path(path).is_file():
         raise SpecError(f"'{path}' is not a file or a run folder",
                         hint="--init-weights takes a weight file or a netc run folder")
-    return _without_bookkeeping(_backend_for(path, writing=False), path, graph)
+    return _without_bookkeeping(backend_for(path, writing=False), path, graph)
 
 
 def _without_bookkeeping(backend, path: str, graph: Graph, read=None) -> dict:

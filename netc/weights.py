@@ -133,7 +133,7 @@ def check_finite(weights: dict[str, np.ndarray], source: str, leniency: Leniency
     report.non_finite = bad
 
 
-def _backend_for(path: str, writing: bool) -> Backend:
+def backend_for(path: str, writing: bool) -> Backend:
     """The backend whose weight-file suffix `path` has (the longest that matches)."""
     def suffixes(b):
         return b.writes_weights if writing else b.reads_weights
@@ -152,7 +152,7 @@ def convert(graph: Graph, src: str, dst: str, leniency: Leniency = Leniency()) -
     """Copy weights between weight files through the canonical dict. Keys beyond the spec's,
     non-float tensors and non-finite values are refused unless ``leniency`` allows them; the
     returned Conversion says what was skipped or let through."""
-    reader, writer = _backend_for(src, writing=False), _backend_for(dst, writing=True)
+    reader, writer = backend_for(src, writing=False), backend_for(dst, writing=True)
     report = Conversion()
     weights = select(graph, reader.read_weights(src, graph), f"'{src}'", leniency, report,
                      reader.bookkeeping_keys(graph))

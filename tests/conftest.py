@@ -31,13 +31,32 @@ NOT_SPECS = {"lib", "recipes"}  # folders of examples/ that hold block libraries
 # spreads them test by test over the workers. Every other file runs on one worker, in order,
 # because its tests share module-scoped fixtures (a trained run, a built reference model).
 SPREAD = {"test_zoo_backends.py", "test_zoo_torchvision.py"}
+# Files whose tests share one module-scoped fixture per zoo spec (the reference built, its weight
+# files written): spread spec by spec, each spec's tests on one worker.
+BY_CASE = {"test_zoo_keras.py": "case", "test_keras_weight_files.py": "saved"}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.path.name not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(ROOT).as_posix()))
+        if item.path.name in SPREAD:
+            continue
+        group = item.path.relative_to(ROOT).as_posix()
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if BY_CASE.get(item.path.name) in params:  # a spec, or a tuple that starts with it
+            case = params[BY_CASE[item.path.name]]
+            # xdist reads a group only if no "]" follows its "@"
+            group += f"::{case[0] if isinstance(case, tuple) else case}"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_collection_finish(session):
+    """Under `--dist loadgroup`, pytest-xdist tags each test's id with its group; a pytest that
+    keeps the id elsewhere leaves it untagged, and every module's fixtures are built twice."""
+    grouped = [i for i in session.items if i.get_closest_marker("xdist_group")]
+    if getattr(session.config.option, "loadgroup", False) and any("@" not in i.nodeid for i in grouped):
+        raise pytest.UsageError("pytest-xdist could not group the tests: install the pytest that "
+                                "pyproject.toml's dev extra names")
 
 
 def example_specs() -> list[str]:

@@ -44,6 +44,7 @@ body:
   - avgpool: {name: avg_ceil_incl, kernel: 2, stride: 2, ceil_mode: true}
   - maxpool: {name: max_same, kernel: 3, stride: 1, pad: same}
   - pad: {name: zpad, pad: [1, 2, 0, 3]}
+  - crop_edges: {name: crop, crop: [1, 0, 2, 1]}
   - adaptive_avgpool: {name: adaptive, out: [3, 2]}
   - sigmoid
   - tanh

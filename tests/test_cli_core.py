@@ -185,7 +185,8 @@ def test_ops_lists_arguments():
     assert result.exit_code == 0
     conv = next(line for line in result.output.splitlines() if line.startswith("conv2d "))
     assert conv.split()[1:] == ["out,", "kernel,", "stride=1,", "pad=0,", "dilation=1,",
-                                "groups=1,", "bias=True,", "init={'kind':", "'default'},",
+                                "groups=1,", "bias=True,", "depthwise_layer=True,",
+                                "init={'kind':", "'default'},",
                                 "bias_init={'kind':", "'default'}"]
 
 

@@ -14,6 +14,7 @@ Constants (batch norm's ones and zeros, zero biases) must be equal exactly.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -248,3 +249,166 @@ def test_per_layer_initialisers_on_keras(tmp_path):
     assert np.all(weights["a.bias"] == 0.0)
     bound = math.sqrt(6.0 / (64 * 9 + 64 * 9))  # Glorot uniform
     assert 0.9 * bound < np.abs(weights["c.weight"]).max() <= bound
+
+
+# keras.applications specs: the reference is the application built with weights=None, its layers
+# copied by name into netc's Keras model and read out in the IR's layout. Ours: the spec built on
+# torch (which draws Keras's distributions through variance_scaling_) and on Keras. EfficientNet
+# declares every kernel (VarianceScaling(2.0, fan_out, truncated normal) on convolutions, the
+# depthwise ones with DepthwiseConv2D's fans; (1/3, fan_out, uniform) on the classifier); RegNet
+# he_normal on every convolution; both Glorot uniform on the classifier. tf-keras names RegNet's
+# head with a process-wide counter (1head_dense), read here without it. spec -> (package,
+# application, parameters not compared).
+KERAS_CASES = {
+    "keras/efficientnet_b0": ("keras", "EfficientNetB0", ()),
+    "keras/efficientnet_v2_b0": ("keras", "EfficientNetV2B0", ()),
+    "keras/regnet_x002": ("tf_keras", "RegNetX002", ()),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(KERAS_CASES))
+def keras_case(request):
+    """(spec, the reference's weights, netc's Keras model's), in the IR's layout."""
+    import importlib
+
+    from netc.backends import get_backend
+    from netc.backends.keras import keras_name
+
+    spec = request.param
+    package, application, skipped = KERAS_CASES[spec]
+    backend = get_backend("keras")
+    graph = netc.load(f"examples/{spec}.yaml", {"size": 32})
+    model = backend.load(backend.emit(graph), graph)
+    as_ir = lambda: {k: torch.from_numpy(np.array(v)) for k, v in  # noqa: E731
+                     backend.export_weights(model, graph).items() if k not in skipped}
+    ours = as_ir()
+    reference = getattr(importlib.import_module(package).applications, application)(
+        weights=None, input_shape=(32, 32, 3))
+    layers = {layer.name.replace("-", "_"): layer for layer in model.layers}
+    copied = set()
+    for layer in reference.layers:
+        name = re.sub(r"^\d+_?(?=head_)", "", layer.name)
+        if layer.weights and name in layers:
+            layers[name].set_weights(layer.get_weights())
+            copied.add(layers[name].name)
+    theirs = as_ir()
+    # every compared parameter's layer is named as the reference names it, so was copied
+    uncopied = {k for k in theirs if keras_name(k.rpartition(".")[0]) not in copied}
+    assert not uncopied and len(theirs) > 100, sorted(uncopied)[:5]
+    return spec, theirs, ours
+
+
+def test_keras_spec_on_torch_starts_as_keras_applications(keras_case):
+    spec, reference, _ = keras_case
+    torch.manual_seed(0)
+    ours = _state(netc.build(f"examples/{spec}.yaml", "torch", {"size": 32}))
+    problems = statistics_problems({k: v for k, v in ours.items() if k in reference}, reference)
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_keras_spec_on_keras_starts_as_keras_applications(keras_case):
+    _, reference, ours = keras_case
+    problems = statistics_problems(ours, reference)
+    assert not problems, "\n".join(problems[:10])
+
+
+def _assert_both_backends_start_as(text: str, spec, reference: dict) -> None:
+    """The spec `text`, written to `spec`, built on torch and on Keras: each parameter of
+    `reference` has its weight statistics."""
+    from netc.backends import get_backend
+
+    spec.write_text(text)
+    torch.manual_seed(0)
+    on_torch = _state(netc.build(str(spec), "torch"))
+    backend = get_backend("keras")
+    graph = netc.load(str(spec))
+    on_keras = backend.export_weights(backend.load(backend.emit(graph), graph), graph)
+    for ours in (on_torch, on_keras):
+        ours = {k: torch.as_tensor(np.asarray(ours[k])) for k in reference}
+        problems = statistics_problems(ours, reference)
+        assert not problems, "\n".join(problems)
+
+
+SEPARABLE = """\
+netc: 1
+input: {shape: [128, 8, 8]}
+body:
+  - separable_conv2d: {name: sep, out: 256, kernel: 3, pad: 1, bias: true,
+                       init: {kind: variance_scaling, scale: 2.0},
+                       pointwise_init: {kind: variance_scaling, scale: 2.0},
+                       bias_init: {kind: constant, value: 0.5}}
+"""
+
+
+def test_separable_conv_takes_keras_initialisers_on_both_backends(tmp_path):
+    """Keras's SeparableConv2D with he_normal kernels: the depthwise kernel's fan-in is
+    C x 3 x 3 = 1152 in Keras's count (torch's would be 9, a std 11 times as wide)."""
+    import keras
+
+    layer = keras.layers.SeparableConv2D(256, 3, padding="same", depthwise_initializer="he_normal",
+                                         pointwise_initializer="he_normal",
+                                         bias_initializer=keras.initializers.Constant(0.5))
+    layer.build((None, 8, 8, 128))
+    depthwise, pointwise, bias = (np.asarray(v) for v in layer.get_weights())
+    reference = {"sep.depthwise.weight": torch.from_numpy(depthwise.transpose(2, 3, 0, 1)),
+                 "sep.pointwise.weight": torch.from_numpy(pointwise.transpose(3, 2, 0, 1)),
+                 "sep.pointwise.bias": torch.from_numpy(bias)}
+    spec = tmp_path / "separable.yaml"
+    _assert_both_backends_start_as(SEPARABLE, spec, reference)
+    # `default` leaves each framework its own: nothing written on either backend
+    spec.write_text("netc: 1\ninput: {shape: [8, 8, 8]}\nbody:\n"
+                    "  - separable_conv2d: {out: 16, kernel: 3, bias: true}\n")
+    assert "initializer" not in netc.emit(str(spec), "keras")
+    assert "nn.init" not in netc.emit(str(spec), "torch")
+
+
+GROUPED = """\
+netc: 1
+input: {shape: [256, 8, 8]}
+defaults: {conv2d: {init: {kind: variance_scaling, scale: 2.0}}}
+body:
+  - conv2d: {name: depthwise, out: 256, kernel: 3, pad: 1, groups: 256}
+  - conv2d: {name: grouped, out: 256, kernel: 3, pad: 1, groups: 256, depthwise_layer: false}
+  - conv2d: {name: pointwise, out: 256, kernel: 1}
+"""
+
+
+def test_variance_scaling_counts_fans_as_the_keras_layer_of_each_convolution(tmp_path):
+    """he_normal on a depthwise convolution, as DepthwiseConv2D counts it (fan-in 256 x 9) and
+    as Conv2D(groups=256) counts it (fan-in 9, as ConvNeXt builds it in Keras): both backends
+    draw each as its Keras layer does."""
+    import keras
+
+    def kernel(layer, shape):
+        layer.build(shape)
+        return np.asarray(layer.get_weights()[0])
+
+    he = "he_normal"
+    shape = (None, 8, 8, 256)
+    reference = {
+        "depthwise.weight": kernel(keras.layers.DepthwiseConv2D(3, depthwise_initializer=he), shape
+                                   ).transpose(2, 3, 0, 1),
+        "grouped.weight": kernel(keras.layers.Conv2D(256, 3, groups=256, kernel_initializer=he),
+                                 shape).transpose(3, 2, 0, 1),
+        "pointwise.weight": kernel(keras.layers.Conv2D(256, 1, kernel_initializer=he), shape
+                                   ).transpose(3, 2, 0, 1)}
+    reference = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in reference.items()}
+    _assert_both_backends_start_as(GROUPED, tmp_path / "grouped.yaml", reference)
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("linear: {out: 2, bias_init: {kind: variance_scaling}}",
+     "linear bias_init: variance_scaling initialises kernels"),
+    ("batchnorm: {init: {kind: variance_scaling, scale: 2.0}}",
+     "batchnorm init: variance_scaling initialises kernels"),
+    ("linear: {out: 2, init: {kind: variance_scaling, mode: fan_sum}}", "fan_sum"),
+    ("linear: {out: 2, init: {kind: kaiming_normal, mode: fan_avg}}",
+     "kaiming_normal mode is one of fan_in, fan_out, found 'fan_avg'"),
+    ("linear: {out: 2, init: {kind: variance_scaling, scale: 0.0}}", "variance_scaling scale"),
+])
+def test_bad_variance_scaling_is_a_located_error(tmp_path, layer, message):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(f"netc: 1\ninput: {{shape: [4]}}\nbody:\n  - {layer}\n")
+    with pytest.raises(netc.SpecError, match=message) as error:
+        netc.load(str(spec))
+    assert error.value.loc is not None and error.value.loc.line == 4, error.value.loc

@@ -18,18 +18,26 @@ import yaml
 import netc
 from conftest import EXAMPLES
 from keras_reference import randomize
+from zoo_coverage import EVERY_SPEC, uncovered
 
 keras = pytest.importorskip("keras")
 
-REFERENCES = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())["keras"]
-CASES = [("keras/resnet50.yaml", "ResNet50", 32), ("keras/resnet50_v2.yaml", "ResNet50V2", 32),
-         *[(spec, ref["application"], ref["size"]) for spec, ref in sorted(REFERENCES.items())
-           if spec in ("keras/densenet121.yaml", "keras/mobilenet.yaml",
-                       "keras/inception_v3.yaml", "keras/xception.yaml",
-                       "keras/mobilenet_v2.yaml", "keras/mobilenet_v3_small.yaml",
-                       "keras/mobilenet_v3_large.yaml", "keras/efficientnet_b0.yaml",
-                       "keras/efficientnet_v2_b0.yaml",
-                       "keras/vgg16.yaml", "keras/regnet_x002.yaml", "keras/regnet_y002.yaml")]]
+_LISTED = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())
+REFERENCES = {**_LISTED["keras_apps"], **_LISTED["keras"]}
+KERAS_SPECS = sorted(f"keras/{path.name}" for path in (EXAMPLES / "keras").glob("*.yaml"))
+# One spec of each block library, and the smallest others that hold every op configuration of
+# the Keras zoo (test_cases_hold_every_op_of_the_keras_zoo): a sibling repeats the same layers at
+# other widths and depths, so its file is keyed the same way. `make zoo-check` loads every spec's.
+COVERING = ["keras/convnext_tiny.yaml", "keras/densenet121.yaml", "keras/efficientnet_b0.yaml",
+            "keras/efficientnet_b1.yaml", "keras/efficientnet_v2_b0.yaml", "keras/efficientnet_v2_s.yaml",
+            "keras/inception_resnet_v2.yaml", "keras/inception_v3.yaml", "keras/mobilenet.yaml",
+            "keras/mobilenet_v2.yaml", "keras/mobilenet_v3_large.yaml",
+            "keras/mobilenet_v3_small.yaml", "keras/nasnet_mobile.yaml", "keras/regnet_x002.yaml",
+            "keras/regnet_y002.yaml", "keras/resnet50.yaml", "keras/resnet50_v2.yaml",
+            "keras/vgg16.yaml", "keras/vgg19.yaml",
+            "keras/xception.yaml"]
+CASES = [(spec, REFERENCES[spec]["application"], REFERENCES[spec].get("size", 32))
+         for spec in (KERAS_SPECS if EVERY_SPEC else COVERING)]
 # What the reference package's save_weights writes: Keras 3 its own .weights.h5; tf-keras (the
 # Keras 2 line, the only one with RegNet) cannot write that format and writes legacy HDF5.
 WEIGHTS_FILE = {"keras": "reference.weights.h5", "tf_keras": "reference_weights.h5"}
@@ -61,3 +69,9 @@ def test_keras_applications_weight_file_loads_as_it_is(saved, file):
     model.load_weights(folder / (WEIGHTS_FILE[module] if file == "weights" else "reference.h5"))
     got = model(x, training=False).numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE[module])
+
+
+def test_cases_hold_every_op_of_the_keras_zoo():
+    assert set(COVERING) <= set(KERAS_SPECS)
+    missing = uncovered(sorted(set(KERAS_SPECS) - set(COVERING)), COVERING)
+    assert not missing, f"op configurations no weight-file case has: {missing}"

@@ -12,23 +12,23 @@ up to 645M parameters. A width or a depth adds no op configuration to check (an 
 attributes that choose its computation: kernel, stride, padding, groups, eps), so the suite
 checks `CHECKED`, the smallest specs that between them hold every op configuration of the zoo
 (test_checked_specs_hold_every_op_of_the_zoo), and `make zoo-check` checks every spec."""
-import os
-
 import numpy as np
 import pytest
 
 import netc
 from conftest import EXAMPLES, example_specs
 from netc.crosscheck import build_models, numeric_check, param_diff
+from zoo_coverage import EVERY_SPEC, uncovered
 
 SPECS = [s for s in example_specs() if s != "vit_h_14.yaml"]  # 632M parameters: tests/test_vit.py
 CHECKED = ["alexnet.yaml", "convnext_tiny.yaml", "deeplabv3_mobilenet_v3_large.yaml",
            "digits_resnet.yaml", "digits_vit.yaml", "efficientnet_b0.yaml", "fcn_resnet50.yaml",
-           "googlenet.yaml", "inception_v3.yaml", "keras/densenet121.yaml",
-           "keras/efficientnet_b0.yaml", "keras/efficientnet_b1.yaml",
+           "googlenet.yaml", "inception_v3.yaml", "keras/convnext_tiny.yaml",
+           "keras/densenet121.yaml", "keras/efficientnet_b0.yaml", "keras/efficientnet_b1.yaml",
            "keras/efficientnet_v2_b0.yaml", "keras/efficientnet_v2_s.yaml",
            "keras/inception_resnet_v2.yaml", "keras/inception_v3.yaml",
-           "keras/mobilenet_v3_small.yaml", "keras/regnet_x002.yaml", "keras/regnet_y002.yaml",
+           "keras/mobilenet_v3_small.yaml", "keras/nasnet_mobile.yaml",
+           "keras/regnet_x002.yaml", "keras/regnet_y002.yaml",
            "keras/resnet50.yaml", "keras/resnet50_v2.yaml", "keras/vgg16.yaml",
            "keras/xception.yaml", "lraspp_mobilenet_v3_large.yaml", "mnasnet0_5.yaml",
            "mobilenet_v2.yaml", "mobilenet_v3_small.yaml", "papers/densenet_bc100_cifar.yaml",
@@ -37,11 +37,12 @@ CHECKED = ["alexnet.yaml", "convnext_tiny.yaml", "deeplabv3_mobilenet_v3_large.y
            "resnet20_cifar.yaml", "shufflenet_v2_x0_5.yaml", "squeezenet1_0.yaml",
            "squeezenet1_1.yaml", "swin_t.yaml", "unet.yaml", "unet_same.yaml", "unet_small.yaml",
            "vgg11.yaml", "vit_b_16.yaml", "vit_b_32.yaml"]
-CHECK_SPECS = SPECS if os.environ.get("NETC_ZOO_CHECK") == "all" else CHECKED
+CHECK_SPECS = SPECS if EVERY_SPEC else CHECKED
 # Smallest sizes at which each family's every layer still sees a map larger than 1x1 where the
 # flatten order matters, and which its pooling arithmetic accepts.
 SIZES = {"inception": 96, "googlenet": 96, "xception": 96, "alexnet": 96,
-         "unet.yaml": 188}  # U-Net's unpadded convolutions take 16k + 124 (k >= 4) only
+         "unet.yaml": 188,  # U-Net's unpadded convolutions take 16k + 124 (k >= 4) only
+         "nasnet": 32}  # Keras's smallest; its maps (15, 8, 4, 2, 1) are odd and even
 
 
 def size_for(spec: str, shape: list[int]):
@@ -93,32 +94,10 @@ SIBLINGS = {"papers/preact_resnet1001_cifar.yaml", "papers/resnext29_16x64d_cifa
 STEP_SPECS = [s for s in PAPER_SPECS if s not in SIBLINGS]
 
 
-# What a node's attributes hold that neither the inference computation nor a step's code path
-# depends on: initial values, the running statistics' momentum, a drop probability.
-NOT_COMPUTED = {"init", "bias_init", "momentum", "p", "dropout", "attention_dropout"}
-# Sizes: of channels, features, units, heads, embeddings, tokens; where a channel split falls.
-WIDTHS = ("channels", "features", "units", "heads", "dim", "count", "start", "stop")
-
-
-def _ops(spec: str) -> set[tuple]:
-    """Each op with the attributes that choose its computation (kernel, stride, eps, ...),
-    `WIDTHS` aside; a convolution's groups as the kind of grouping its backends choose a layer
-    by."""
-    def kind(node, key, value):
-        if key == "groups":
-            return "none" if value == 1 else "depthwise" if value == node.attrs.get("in_channels") \
-                else "grouped"
-        return repr(value)
-    return {(n.op, tuple(sorted((k, kind(n, k, v)) for k, v in n.attrs.items()
-                                if not k.endswith(WIDTHS) and k not in NOT_COMPUTED)))
-            for n in netc.load(EXAMPLES / spec).nodes}
-
-
 def test_every_paper_op_takes_a_keras_training_step():
     assert SIBLINGS < set(PAPER_SPECS)
-    stepped = set().union(*(_ops(s) for s in STEP_SPECS))
-    for spec in SIBLINGS:
-        assert not _ops(spec) - stepped, f"{spec} has ops no stepped spec has: {_ops(spec) - stepped}"
+    missing = uncovered(SIBLINGS, STEP_SPECS)
+    assert not missing, f"ops no stepped spec has: {missing}"
 
 
 @pytest.mark.parametrize("spec", STEP_SPECS)
@@ -139,7 +118,5 @@ def test_keras_training_step_on_paper_specs(spec):
 
 def test_checked_specs_hold_every_op_of_the_zoo():
     assert set(CHECKED) <= set(SPECS)
-    checked = set().union(*(_ops(s) for s in CHECKED))
-    for spec in sorted(set(SPECS) - set(CHECKED)):
-        missing = _ops(spec) - checked
-        assert not missing, f"{spec} has op configurations no checked spec has: {sorted(missing)[:3]}"
+    missing = uncovered(sorted(set(SPECS) - set(CHECKED)), CHECKED)
+    assert not missing, f"op configurations no checked spec has: {missing}"

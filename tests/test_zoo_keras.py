@@ -22,6 +22,7 @@ import yaml
 import netc
 from netc.backends import get_backend
 from netc.backends.keras import ir_name, keras_name
+from netc.backends.keras.submodels import layers_by_name
 from netc.crosscheck import node_values
 from tests.conftest import EXAMPLES
 from tests.keras_reference import randomize
@@ -68,12 +69,15 @@ def _copy_weights(reference, model, graph) -> list[tuple[str, object]]:
         if layer.name in ours:
             ours[layer.name].set_weights(layer.get_weights())
             used.add(ours[layer.name].name)
+            # a keras.Sequential (ConvNeXt's stem): netc's holds the same layers
+            used.update(inner.name for inner in getattr(ours[layer.name], "layers", []))
             pairs.append((layer.name, ours[layer.name]))
         else:
             unnamed.setdefault(type(layer).__name__, []).append(layer)
     remaining = {}
+    every = layers_by_name(model)  # those inside a keras.Sequential too
     for node in graph.nodes:
-        layer = model.get_layer(keras_name(node.name))
+        layer = every[keras_name(node.name)]
         if layer.weights and layer.name not in used:
             remaining.setdefault(type(layer).__name__, []).append(layer)
     assert sorted(remaining) == sorted(unnamed), "unmatched layers of different classes"
@@ -176,6 +180,8 @@ def test_outputs_equal_with_reference_weights(case):
     get_backend("torch").import_weights(net, graph, canonical)
     values = node_values("torch", net, graph, x.transpose(0, 3, 1, 2).copy())
     for (name, layer), expected in zip(pairs, ref_values):
+        if isinstance(layer, keras.Sequential):  # its value is its last layer's node's
+            layer = layer.layers[-1]
         got = values[ir_name(layer.name)]
         got = got.transpose(0, 2, 3, 1) if got.ndim == 4 else got
         assert _error(got, expected) <= TOLERANCE, f"torch {ir_name(layer.name)}"

@@ -2,8 +2,9 @@
 
 Expansion records every block instance in `graph.meta["blocks"]` ({block, name, args}). An
 instance an emitter can write as one class is one whose layers are exactly the nodes under its
-name, contiguous in the graph's order, reading one value from outside and giving one value to the
-rest of the graph. Instances that are not (a tampered or flat-numbered meta, a block whose body
+name, contiguous in the graph's order, reading one value from outside (or, for a block that
+declares several `inputs:`, only the values its call gave) and giving one value to the rest of
+the graph. Instances that are not (a tampered or flat-numbered meta, a block whose body
 reaches outside) are written inline, node by node: the meta only ever groups nodes, it never adds
 text to the emitted source.
 
@@ -26,10 +27,15 @@ class Instance:
     args: dict  # block parameter -> plain value, as the spec bound them
     start: int  # node index range [start, stop)
     stop: int
-    input: str  # the one value it reads from outside
+    inputs: list[str]  # the values it reads from outside, in its call's order
     output: str  # the one node the rest of the graph reads
-    in_shape: list[int]
+    in_shape: list[int]  # the first input's
     children: list["Instance"] = field(default_factory=list)
+    input_names: list[str] = field(default_factory=list)  # a block's declared input names
+
+    @property
+    def input(self) -> str:
+        return self.inputs[0]
 
     def local(self, name: str) -> str:
         return name[len(self.name) + 1:]
@@ -48,12 +54,29 @@ class Item:
 @dataclass
 class Scope:
     prefix: str  # "" for the model
-    input: str
+    inputs: list[str]
     output: list[str]
     items: list[Item]
+    input_names: list[str] = field(default_factory=list)
+
+    @property
+    def input(self) -> str:
+        return self.inputs[0]
 
     def local(self, name: str) -> str:
         return name[len(self.prefix) + 1:] if self.prefix else name
+
+    def input_variables(self, reserved) -> list[str]:
+        """The forward's (or function's) argument per input: `x`, then each declared name that
+        is a free identifier (`p`), else x1, x2, ..."""
+        names = ["x"]
+        for k in range(1, len(self.inputs)):
+            name = self.input_names[k] if k < len(self.input_names) else None
+            if not _is_ident(name) or name in reserved or name in names:
+                name = next(f"x{n}" for n in range(k, k + len(self.inputs) + 1)
+                            if f"x{n}" not in names and f"x{n}" not in reserved)
+            names.append(name)
+        return names
 
 
 def find_instances(graph: Graph) -> list[Instance]:
@@ -112,12 +135,26 @@ def _instance(graph: Graph, entry, spans, last_read) -> Instance | None:
     inside = {n.name for n in graph.nodes[start:stop]}
     outside = {src for n in graph.nodes[start:stop] for src in n.inputs if src not in inside}
     read = {name for name in inside if last_read.get(name, -1) >= stop}
-    if len(outside) != 1 or len(read) != 1:
+    inputs = _given_inputs(graph, entry, outside)
+    if inputs is None or len(read) != 1:
         return None
-    source = next(iter(outside))
     plain = {k: v for k, v in args.items() if isinstance(k, str) and isinstance(v, _KIND)}
-    return Instance(block, name, plain, start, stop, source, next(iter(read)),
-                    list(graph.shape_of(source)))
+    names = entry.get("input_names")
+    names = [n if _is_ident(n) else "" for n in names] if isinstance(names, list) else []
+    return Instance(block, name, plain, start, stop, inputs, next(iter(read)),
+                    list(graph.shape_of(inputs[0])), input_names=names)
+
+
+def _given_inputs(graph: Graph, entry: dict, outside: set) -> list[str] | None:
+    """The values an instance reads, in order: the one it reads from outside, or those its call
+    gave a block of several inputs (which may leave one unread, or give one value twice)."""
+    given = entry.get("inputs")
+    if given is None:
+        return list(outside) if len(outside) == 1 else None
+    if not isinstance(given, list) or len(given) < 2 or not all(
+            isinstance(v, str) and (v == graph.input_name or v in graph) for v in given):
+        return None
+    return list(given) if outside <= set(given) else None
 
 
 def _is_ident(value) -> bool:
@@ -126,13 +163,14 @@ def _is_ident(value) -> bool:
 
 
 def model_scope(graph: Graph, top: list[Instance]) -> Scope:
-    return Scope("", graph.input_name, list(graph.outputs), _items(graph, 0, len(graph.nodes),
-                                                                  top, ""))
+    return Scope("", [graph.input_name], list(graph.outputs), _items(graph, 0, len(graph.nodes),
+                                                                    top, ""))
 
 
 def instance_scope(graph: Graph, instance: Instance) -> Scope:
     items = _items(graph, instance.start, instance.stop, instance.children, instance.name)
-    return Scope(instance.name, instance.input, [instance.output], items)
+    return Scope(instance.name, list(instance.inputs), [instance.output], items,
+                 list(instance.input_names))
 
 
 def _items(graph: Graph, start: int, stop: int, children: list[Instance],
@@ -142,7 +180,7 @@ def _items(graph: Graph, start: int, stop: int, children: list[Instance],
     while i < stop:
         if queue and queue[0].start == i:
             child = queue.pop(0)
-            items.append(Item(local(child.name), [child.input], child.output, instance=child))
+            items.append(Item(local(child.name), list(child.inputs), child.output, instance=child))
             i = child.stop
             continue
         node = graph.nodes[i]

@@ -104,6 +104,8 @@ class Graph:
             for key in ("input", "body", "shortcut", "merge"):
                 if key in entry:
                     entry[key] = mapping.get(entry[key], entry[key])
+        for entry in self.meta.get("submodels", []):
+            entry["nodes"] = [mapping.get(n, n) for n in entry["nodes"]]
         if "blocks" in self.meta:
             # a block instance whose layers were renamed no longer owns its namespace
             moved = {parent for old, new in mapping.items() if old != new

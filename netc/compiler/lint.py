@@ -107,14 +107,16 @@ def _check_graph(graph: Graph, loc) -> None:
 
 def _check_blocks(graph: Graph, loc) -> None:
     """meta["blocks"]: each entry names a block (an identifier), the namespace of its instance
-    (a prefix of some node's name) and its arguments (identifiers -> plain finite values)."""
+    (a prefix of some node's name) and its arguments (identifiers -> plain finite values); a
+    block of several inputs also the values its call gave and their names (identifiers)."""
     entries = graph.meta.get("blocks", []) if isinstance(graph.meta, dict) else None
     if not isinstance(entries, list):
         raise LintError("meta 'blocks' is not a list", loc)
     levels = {p for n in graph.nodes for p in _parents(n.name)}
     for entry in entries:
-        if not isinstance(entry, dict) or set(entry) != {"block", "name", "args"}:
+        if not isinstance(entry, dict) or set(entry) - _INPUT_KEYS != {"block", "name", "args"}:
             raise LintError("a meta 'blocks' entry is not {block, name, args}", loc)
+        _check_block_inputs(graph, entry, loc)
         block, name, args = entry["block"], entry["name"], entry["args"]
         if not _is_ident(block):
             raise LintError(f"meta 'blocks' names the block {block!r:.60}, not an identifier", loc)
@@ -130,6 +132,20 @@ def _check_blocks(graph: Graph, loc) -> None:
             if not _is_ident(key) or not plain:
                 raise LintError(f"meta 'blocks' entry '{name}' has the argument {key!r:.40} = "
                                 f"{value!r:.40}; arguments are identifiers with plain values", loc)
+
+
+_INPUT_KEYS = {"inputs", "input_names"}
+
+
+def _check_block_inputs(graph: Graph, entry: dict, loc) -> None:
+    if not _INPUT_KEYS & set(entry):
+        return
+    inputs, names = entry.get("inputs"), entry.get("input_names")
+    if not (isinstance(inputs, list) and isinstance(names, list) and len(inputs) == len(names) >= 2
+            and all(isinstance(v, str) and (v == graph.input_name or v in graph) for v in inputs)
+            and all(_is_ident(n) for n in names)):
+        raise LintError(f"meta 'blocks' entry '{entry['name']!s:.60}' gives inputs that are not "
+                        "values of the graph with identifiers for names", loc)
 
 
 def _is_ident(value) -> bool:

@@ -26,6 +26,8 @@ def select_outputs(graph: Graph, names: list[str], loc=None) -> Graph:
     kept = {n.name for n in nodes}
     meta = copy.deepcopy(graph.meta)
     meta["residuals"] = [r for r in meta.get("residuals", []) if r["merge"] in kept]
+    if "submodels" in meta:  # a sub-model cut by the outputs is no longer one
+        meta["submodels"] = [s for s in meta["submodels"] if set(s["nodes"]) <= kept]
     meta["blocks"] = [b for b in meta.get("blocks", []) if _owns(b["name"], kept)]
     meta["stages"] = [s for s in meta.get("stages", []) if all(_owns(b, kept) for b in s["blocks"])]
     meta["outputs"] = [_info(graph, name, node) for name, node in chosen]

@@ -36,53 +36,67 @@ def float64_backend(preferred=()) -> Backend:
                     "reference, and none is installed")
 
 
-def _batch_normalised(node, x: np.ndarray, weights: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A batch norm in training mode on the batch `x` (N, C, ...): its output, the batch mean and
-    the unbiased batch variance (what a momentum-1 update writes to the running statistics)."""
+def _batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The batch mean and unbiased batch variance of `x` (N, C, ...) per channel: what a
+    momentum-1 update writes to a batch norm's running statistics."""
     axes = (0, *range(2, x.ndim))
-    shape = (1, -1, *[1] * (x.ndim - 2))
-    mean, var = x.mean(axis=axes), x.var(axis=axes)
     n = x.size // x.shape[1]
-    gamma = weights.get(f"{node.name}.weight", np.ones_like(mean))
-    beta = weights.get(f"{node.name}.bias", np.zeros_like(mean))
-    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + node.attrs["eps"])
-    return y * gamma.reshape(shape) + beta.reshape(shape), mean, var * n / max(n - 1, 1)
+    return x.mean(axis=axes), x.var(axis=axes) * n / max(n - 1, 1)
+
+
+def _normalised(node, x: np.ndarray, weights: dict) -> np.ndarray:
+    """A batch norm in inference mode: `x` (N, C, ...) through its running statistics."""
+    shape = (1, -1, *[1] * (x.ndim - 2))
+    get = lambda p: weights[f"{node.name}.{p}"].astype(np.float64).reshape(shape)
+    mean, var = get("running_mean"), get("running_var")
+    gamma = get("weight") if f"{node.name}.weight" in weights else 1.0
+    beta = get("bias") if f"{node.name}.bias" in weights else 0.0
+    return (x - mean) / np.sqrt(var + node.attrs["eps"]) * gamma + beta
 
 
 def calibrated_weights(graph: Graph, seed: int = 0, batch: int = 4,
-                       backend: Backend | None = None, like=None) -> dict[str, np.ndarray]:
-    """Random canonical weights whose batch-norm statistics are measured on a random batch and
-    then perturbed (mean by ~0.1 std, variance by up to 10%). Purely random statistics let a
-    deep residual net's activations grow to 1e4 and more, where float32 rounding alone exceeds
-    any tolerance; measured ones keep activations within tens, as in a trained network, and
-    the perturbation keeps them distinct from batch statistics.
-    Measured in one float64 run in which each batch norm normalises with its batch's statistics,
-    as in training."""
+                       backend: Backend | None = None, like=None,
+                       x: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Random canonical weights whose batch-norm statistics are measured, as a trained
+    network's are, on a batch that holds the input `x` the weights will be checked on (if
+    given) and random inputs, then perturbed (mean by ~0.1 std, variance by up to 10%) so they
+    stay distinct from any batch's statistics.
+
+    Each batch norm is measured on its input in inference mode, every batch norm before it
+    already holding its final statistics, so each sees what it will see when checked. Its
+    output on the batch, the checked input's included, is then within (N - 1) / sqrt(N) standard
+    deviations of the mean (Samuelson's inequality; N: values per channel in the batch) however
+    few values that is, so a residual net's activations grow no faster than the number of
+    branches summed, as in a trained network. Statistics measured on other inputs than the
+    checked one, with batch statistics downstream, let activations grow by a factor per block
+    where maps are small (EfficientNet V2-L: to 1e6 over 80 blocks), where float32 rounding
+    reaches the size of the output. One float64 run."""
     weights = random_weights(graph, seed)
     norms = {n.name: n for n in graph.nodes if n.op == "batchnorm"}
     if not norms:
         return weights
     rng = np.random.default_rng(seed + 2)
-    x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    inputs = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    if x is not None:
+        inputs = np.concatenate([x.astype(np.float32), inputs[:max(batch - len(x), 1)]])
     wanted = {n.inputs[0] for n in norms.values()}
-    seen = {graph.input_name: x.astype(np.float64)}
-    measured = {}
+    seen = {graph.input_name: inputs.astype(np.float64)}
 
-    def train_mode(name, value):
+    def measured(name, value):
         if name in norms:
             node = norms[name]
-            value, mean, var = _batch_normalised(node, seen[node.inputs[0]], weights)
-            measured[name] = mean, var
+            mean, var = _batch_statistics(seen[node.inputs[0]])
+            weights[f"{name}.running_mean"] = (
+                mean + 0.1 * np.sqrt(var) * rng.standard_normal(mean.shape)).astype(np.float32)
+            weights[f"{name}.running_var"] = (
+                var * rng.uniform(0.9, 1.1, var.shape) + 1e-3).astype(np.float32)
+            value = _normalised(node, seen[node.inputs[0]], weights)
         if name in wanted:
             seen[name] = value
         return value
 
-    (backend or float64_backend()).float64_values(graph, weights, x, adjust=train_mode, like=like)
-    for name, (mean, var) in measured.items():
-        shape = mean.shape
-        weights[f"{name}.running_mean"] = (mean + 0.1 * np.sqrt(var) * rng.standard_normal(shape)
-                                           ).astype(np.float32)
-        weights[f"{name}.running_var"] = (var * rng.uniform(0.9, 1.1, shape) + 1e-3).astype(np.float32)
+    (backend or float64_backend()).float64_values(graph, weights, inputs, adjust=measured,
+                                                  like=like)
     return weights
 
 
@@ -123,8 +137,8 @@ def numeric_check(graph: Graph, backends=DEFAULT_PAIR, seed: int = 0, batch: int
     reference64 = float64_backend(impls.values())
     models = models or build_models(graph, backends)
     like = models.get(reference64.name)
-    weights = calibrated_weights(graph, seed, backend=reference64, like=like)
     x = np.random.default_rng(seed + 1).standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    weights = calibrated_weights(graph, seed, backend=reference64, like=like, x=x)
     ref, others = backends[0], backends[1:]
     for name, impl in impls.items():
         impl.import_weights(models[name], graph, weights)

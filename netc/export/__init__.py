@@ -55,9 +55,9 @@ def _run_network(folder: Path) -> Network:
 
 
 def _file_weights(graph: Graph, path: str) -> dict:
-    from ..weights import Conversion, Leniency, _backend_for, check_finite, select
+    from ..weights import Conversion, Leniency, backend_for, check_finite, select
 
-    reader = _backend_for(path, writing=False)
+    reader = backend_for(path, writing=False)
     weights = select(graph, reader.read_weights(path, graph), f"'{path}'",
                      bookkeeping=reader.bookkeeping_keys(graph))
     check_finite(weights, f"'{path}'", Leniency(), Conversion())

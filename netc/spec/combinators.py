@@ -26,11 +26,27 @@ def _then(ex, args, out, scope, ns):
 
 
 def seq(ex, args, x, scope, ns, loc):
-    if args.get("numbering") != "flat":
-        return ex.items(args["body"], x, scope.child(ns))
     start, stages_before = len(ex.graph.nodes), len(ex.graph.meta.get("stages", []))
     out = ex.items(args["body"], x, scope.child(ns))
-    return _number_flat(ex, ns, start, stages_before, out, loc)
+    if args.get("numbering") == "flat":
+        out = _number_flat(ex, ns, start, stages_before, out, loc)
+    if "submodel" in args:
+        _submodel(ex, args, x, scope, start, loc)
+    return out
+
+
+def _submodel(ex, args, x, scope, start, loc):
+    """Record the seq's layers as one sub-model (graph meta `submodels`): backends that nest
+    models write them as one (netc/backends/keras/submodels.py checks that they can)."""
+    nodes = [n.name for n in ex.graph.nodes[start:]]
+    if not nodes:
+        raise SpecError("a submodel needs at least one layer", loc)
+    name = scope.join(format_name(args["submodel"], ex.env_for(scope, x),
+                                  location_of(args, "submodel")))
+    if name in ex.graph or any(s["name"] == name for s in ex.graph.meta.get("submodels", [])):
+        raise SpecError(f"submodel '{name}' takes a name already given to a layer or submodel",
+                        location_of(args, "submodel"))
+    ex.graph.meta.setdefault("submodels", []).append({"name": name, "nodes": nodes})
 
 
 def _number_flat(ex, ns, start, stages_before, out, loc):
@@ -260,7 +276,11 @@ def _row(row, columns, loc, env):
 
 
 def dag(ex, args, x, scope, ns, loc):
-    values = {"input": x}
+    """Named nodes, each reading earlier nodes, the block's named inputs or layers made before.
+    A node with several inputs merges them (`merge:`) or hands them to a block that declares as
+    many `inputs:` (its body's first layer)."""
+    values = {"input": x, **(scope.inputs or {})}
+    nested = args.get("node_namespaces", True)
     nodes = args["nodes"]
     for i, node in enumerate(nodes):
         node_loc = location_of(nodes, i)
@@ -281,21 +301,44 @@ def dag(ex, args, x, scope, ns, loc):
             inputs.append(value)
         full = f"{ns}.{name}" if ns else name  # a dag named "" adds no level
         merge = node.get("merge")
-        if merge is None and len(inputs) > 1:
+        body = node.get("body") or LocList()
+        if merge is None and len(inputs) > 1 and not _calls_block(ex, body):
             raise SpecError(f"dag node '{name}' has {len(inputs)} inputs and needs "
-                            "'merge: add | concat | mul' (or another op that reads several)",
-                            node_loc)
+                            "'merge: add | concat | mul' (or another op that reads several), "
+                            "or a body whose first layer is a block that declares as many "
+                            "`inputs:`", node_loc)
+        level = full if nested else ns  # where the node's layers are named
         if merge is not None:  # `concat`, or an op with arguments: `{resize: {mode: bilinear}}`
-            from .expand import split_item
-
-            key, margs = split_item(merge, location_of(node, "merge") or node_loc)
-            inputs = [ex.op(key, margs, inputs[0], scope, f"{full}.{key}", node_loc, inputs)]
-        values[name] = ex.items(node.get("body") or LocList(), inputs[0], scope.child(full))
+            inputs = [_merge(ex, node, node_loc, inputs, scope, level, None if nested else name)]
+        inner = scope.child(level)
+        auto = str if nested else (lambda i, name=name: f"{name}_{i}")
+        values[name] = ex.items(body, inputs[0], inner, auto, inputs if len(inputs) > 1 else None)
     output = args.get("output", nodes[-1]["name"])
     if output not in values:
         raise SpecError(f"dag output '{output}' is not a node", location_of(args, "output"),
                         did_you_mean(output, values))
     return values[output]
+
+
+def _merge(ex, node, loc, inputs, scope, level, default):
+    """The node's merge layer, named by its own `name`, else `default` (a handle-only node's
+    name), else its op."""
+    from .expand import split_item
+
+    key, margs = split_item(node["merge"], location_of(node, "merge") or loc)
+    own = margs.get("name")
+    if own is not None:
+        own = format_name(own, ex.env_for(scope, inputs[0]), location_of(margs, "name"))
+    layer = own or default or key
+    return ex.op(key, margs, inputs[0], scope, f"{level}.{layer}" if level else layer, loc, inputs)
+
+
+def _calls_block(ex, body) -> bool:
+    """Whether a dag node's body starts with a block call (which takes the node's inputs)."""
+    first = body[0] if body else None
+    if isinstance(first, dict):
+        first = next(iter(first), None)
+    return isinstance(first, str) and first in ex.doc.blocks
 
 
 HANDLERS = {"seq": seq, "residual": residual, "parallel": parallel, "highway": highway,

@@ -10,7 +10,7 @@ from .expressions import resolve
 from .loader import LocDict, key_location, load_sized, location_of
 from .validate import check_schema
 
-BLOCK_META = ("params", "defaults", "doc")
+BLOCK_META = ("params", "defaults", "doc", "inputs")
 MAX_FILE_BYTES = 1024 * 1024  # of the spec and its includes together
 MAX_INCLUDES = 100  # include entries in all files, a library included twice counted twice
 
@@ -28,6 +28,11 @@ class Block:
     @property
     def defaults(self) -> dict:
         return self.decl.get("defaults") or {}
+
+    @property
+    def inputs(self) -> list | None:
+        """The names of a block's several inputs (NASNet's cell reads two), or None for one."""
+        return self.decl.get("inputs")
 
 
 @dataclass
@@ -142,10 +147,24 @@ def _add_blocks(doc, data, path, stack, file_defaults):
             raise SpecError(f"block '{name}' must have exactly one definition (body, an op or a "
                             f"combinator); found {', '.join(definition) or 'none'}",
                             key_location(blocks, name))
+        _check_inputs(name, decl)
         if file_defaults:
             merged = LocDict({**file_defaults, **(decl.get("defaults") or {})})
             decl = _with(decl, "defaults", merged)
         doc.blocks[name] = Block(name, decl, path)
+
+
+def _check_inputs(name: str, decl) -> None:
+    """A block's input names are expression names beside its parameters: none may be taken."""
+    inputs = decl.get("inputs") or []
+    params = decl.get("params") or {}
+    for i, input_name in enumerate(inputs):
+        taken = ("a parameter" if input_name in params else "'in', the incoming shape"
+                 if input_name in ("in", "in_") else "another input" if input_name in inputs[:i]
+                 else None)
+        if taken:
+            raise SpecError(f"block '{name}': input '{input_name}' has the name of {taken}",
+                            location_of(inputs, i), "give each input a name of its own")
 
 
 def _with(decl: LocDict, key, value) -> LocDict:

@@ -30,6 +30,7 @@ class Scope:
     prefix: str  # hierarchical name of the enclosing level ("" at the top)
     env: dict  # names visible to expressions
     defaults: dict  # op name -> argument defaults in force here
+    inputs: dict | None = None  # a multi-input block's inputs by name, for its dags' `from:`
 
     def child(self, name: str, env: dict | None = None) -> "Scope":
         return replace(self, prefix=name, env=self.env if env is None else env)
@@ -116,7 +117,9 @@ class Expander:
             raise SpecError(f"the network expands to more than {MAX_WORK:,} items; netc stops here",
                             self.last_loc, "check repeat counts, stage tables and nested repeats")
 
-    def items(self, items, x: str, scope: Scope, auto=str) -> str:
+    def items(self, items, x: str, scope: Scope, auto=str, inputs=None) -> str:
+        """The items in order, each reading the one before; `inputs` (several values) go to the
+        first present item, a block that declares as many (a dag node's `from: [a, b]`)."""
         self.spend(location_of(items))
         position = 0
         for i, item in enumerate(items):
@@ -124,8 +127,8 @@ class Expander:
             self.spend(loc)
             if not self.present(item, x, scope, loc):
                 continue  # like `if ...: layers.append(...)`, a skipped layer takes no index
-            x = self.item(item, x, scope, loc, auto(position))
-            position += 1
+            x = self.item(item, x, scope, loc, auto(position), inputs)
+            position, inputs = position + 1, None
         return x
 
     def present(self, item, x: str, scope: Scope, loc) -> bool:
@@ -138,7 +141,7 @@ class Expander:
             raise SpecError(f"'when' must be true or false, got {value!r}", location_of(args, "when"))
         return value
 
-    def item(self, item, x: str, scope: Scope, loc, auto_name: str) -> str:
+    def item(self, item, x: str, scope: Scope, loc, auto_name: str, inputs=None) -> str:
         if not self.present(item, x, scope, loc):
             return x
         key, args = split_item(item, loc)
@@ -147,10 +150,14 @@ class Expander:
         env = self.env_for(scope, x)
         explicit = args.get("name") if key not in _NAME_TEMPLATES else None
         name = auto_name if explicit is None else format_name(explicit, env, location_of(args, "name"))
-        return self.dispatch(key, args, x, scope, scope.join(name), loc)
+        return self.dispatch(key, args, x, scope, scope.join(name), loc, inputs)
 
-    def dispatch(self, key, args, x, scope: Scope, full: str, loc) -> str:
+    def dispatch(self, key, args, x, scope: Scope, full: str, loc, inputs=None) -> str:
         self.spend(loc)
+        if inputs is not None and key not in self.doc.blocks:
+            raise SpecError(f"'{key}' reads one input; {len(inputs)} values reach it", loc,
+                            "merge them first (`merge: add | concat`), or call a block that "
+                            "declares `inputs:` as many")
         if key in self.handlers:
             missing = [r for r in COMBINATORS[key]["required"] if r not in args]
             if missing:  # `- seq` written bare passes the schema, which only sees a name
@@ -159,17 +166,21 @@ class Expander:
         if key in REGISTRY:
             return self.op(key, args, x, scope, full, loc)
         if key in self.doc.blocks:
-            return self.block(key, args, x, scope, full, loc)
+            return self.block(key, args, x, scope, full, loc, inputs)
         known = [*REGISTRY, *self.handlers, *self.doc.blocks]
         raise SpecError(f"unknown op or block '{key}'", loc, did_you_mean(key, known)
                         or "run `netc ops` for the list of ops; blocks are defined under 'blocks'")
 
     def env_for(self, scope: Scope, x: str) -> dict:
-        shape = self.builder.shape(x)
+        return {**scope.env, "in": self.shape_namespace(x)}
+
+    def shape_namespace(self, value: str) -> Namespace:
+        """`in.channels`, `in.height`, ...: of the incoming value, or of a block's named input."""
+        shape = self.builder.shape(value)
         shape_ns = Namespace(channels=shape[0], shape=list(shape), features=shape[0])
         if len(shape) == 3:
             shape_ns.update(height=shape[1], width=shape[2])
-        return {**scope.env, "in": shape_ns}
+        return shape_ns
 
     # -- leaves ---------------------------------------------------------------------------------
 
@@ -204,24 +215,28 @@ class Expander:
             raise SpecError(f"{op} '{arg}': {value} gave {result!r}; {problem}", loc, hint)
         return result
 
-    def block(self, key, args, x, scope, full, loc) -> str:
+    def block(self, key, args, x, scope, full, loc, inputs=None) -> str:
         self.spend(loc)
         block = self.doc.blocks[key]
         if key in self.stack:
             cycle = " -> ".join(self.stack[self.stack.index(key):] + [key])
             raise SpecError(f"block recursion: {cycle}", loc, "a block may not contain itself")
+        named = _bound_inputs(block, key, inputs or [x], loc)
         env = self.env_for(scope, x)
         given = {k: v for k, v in args.items() if k != "name"}
         values = bind_params(block.params, given, env, f"block '{key}'", loc, args)
         inner_env = {**self.doc.params, **values, **{k: scope.env[k] for k in _INDEX_NAMES
                                                       if k in scope.env}}
+        inner_env.update({name: self.shape_namespace(v) for name, v in (named or {}).items()})
         defaults = {**scope.defaults}
         for op, op_defaults in block.defaults.items():
             defaults[op] = {**defaults.get(op, {}), **op_defaults}
-        inner = Scope(full, inner_env, defaults)
+        inner = Scope(full, inner_env, defaults, named)
         definition = next(k for k in block.decl if k not in BLOCK_META)
         entries, start = self.graph.meta.setdefault("blocks", []), len(self.graph.nodes)
         entry = {"block": key, "name": full, "args": {k: v for k, v in values.items() if _plain(v)}}
+        if named and len(named) > 1:  # the values a class's forward(x, p) takes, in order
+            entry.update(inputs=list(named.values()), input_names=list(named))
         # Called with `name: ""` inside another block, it shares that block's namespace: its
         # layers are the enclosing instance's, which is recorded already.
         owns = not any(e["name"] == full for e in entries)
@@ -247,6 +262,18 @@ class Expander:
             self.stack.pop()
             if owns and not any(n.name.startswith(full + ".") for n in self.graph.nodes[start:]):
                 entries.remove(entry)  # no namespace of its own: its layers sit in the caller's
+
+
+def _bound_inputs(block, key: str, values: list, loc) -> dict | None:
+    """A block's declared `inputs:` -> the values the call gives them (None: one unnamed input)."""
+    declared = block.inputs
+    if len(values) == len(declared or [None]):
+        return dict(zip(declared, values)) if declared else None
+    reads = (f"reads {len(declared)} inputs ({', '.join(declared)})" if declared
+             else "reads one input")
+    hint = ("call it from a dag node that names them: `from: [a, b]`" if declared else
+            "merge the values first, or declare the block's `inputs: [x, y]`")
+    raise SpecError(f"block '{key}' {reads}; the call gives {len(values)}", loc, hint)
 
 
 def _plain(value) -> bool:

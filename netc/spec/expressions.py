@@ -149,9 +149,12 @@ class _Interpreter:
     def visit_Attribute(self, node):
         base = self.visit(node.value)
         if not isinstance(base, Namespace):
-            self.fail(f"'.{node.attr}' is only allowed on 'in' (the incoming shape)")
+            self.fail(f"'.{node.attr}' is only allowed on 'in' (the incoming shape) or on a "
+                      "block's named input")
         if node.attr not in base:
-            self.fail(f"'in' has no '{node.attr}'", did_you_mean(node.attr, base))
+            owner = node.value.id if isinstance(node.value, ast.Name) else "in"
+            self.fail(f"'{'in' if owner == 'in_' else owner}' has no '{node.attr}'",
+                      did_you_mean(node.attr, base))
         return base[node.attr]
 
     def visit_BinOp(self, node):

@@ -8,6 +8,7 @@ expansion, and names the first unknown op, block or combinator where it was writ
 from __future__ import annotations
 
 from ..compiler.ops import REGISTRY
+from .document import BLOCK_META
 from .errors import SpecError, did_you_mean
 from .loader import location_of
 from .schema import COMBINATORS
@@ -29,7 +30,7 @@ class _Walker:
         for key, value in decl.items():
             if key == "body":
                 self.items(value)
-            elif key not in ("params", "defaults", "doc"):
+            elif key not in BLOCK_META:
                 self.layer(key, value, location_of(decl, key))
 
     def items(self, value, loc=None) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..compiler.ops import REGISTRY
 from ..compiler.ops.attr_types import MAX_CHANNELS
-from ..compiler.ops.schema_types import BOOL, EXPR, NUMBER, POS_INT, PROB, either
+from ..compiler.ops.schema_types import BOOL, EXPR, POS_INT, PROB, either
 from .preprocess import SCHEMA as NORMALIZE_SCHEMA
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -22,6 +22,13 @@ NAME = {"type": "string", "description": "a name; may use {expr} parts, e.g. lay
 ITEMS = {"$ref": "#/$defs/items"}
 MERGE = {"enum": ["add", "concat"]}
 ONE_OR_MORE = {"anyOf": [ITEMS, {"$ref": "#/$defs/item"}]}
+
+
+INPUTS = {"type": "array", "items": {"type": "string", "pattern": IDENT}, "minItems": 1,
+          "description": "the block's inputs by name (a NASNet cell reads [x, p]): the first is "
+                         "the one its body starts from and `in` describes; a dag in the body "
+                         "reads any of them with `from:`, and `${p.channels}` is one's shape. "
+                         "A dag node calls such a block with `from: [a, b]`"}
 
 
 WHEN = {**BOOL, "description": "keep this layer only when true, e.g. ${t != 1}; a skipped "
@@ -50,7 +57,13 @@ COMBINATORS = {
     "seq": _args({"body": ITEMS, "numbering": {
         "enum": ["nested", "flat"],
         "description": "flat: number every layer inside by its position in one list, as "
-                       "nn.Sequential(*layers) does (torchvision's VGG features)"}}, ["body"]),
+                       "nn.Sequential(*layers) does (torchvision's VGG features)"},
+        "submodel": {**NAME, "description":
+                     "the layers form one sub-model of this name (in the enclosing namespace) "
+                     "where a backend nests models: Keras writes them as one keras.Sequential, "
+                     "as keras.applications' ConvNeXt builds its stem, and its weight files "
+                     "key them under it; layer names and PyTorch modules are unchanged"}},
+        ["body"]),
     "residual": _args({
         "body": ITEMS,
         "shortcut": {"anyOf": [
@@ -88,7 +101,13 @@ COMBINATORS = {
                                               {"type": "array", "items": {"type": "string"},
                                                "minItems": 1}]},
                            "merge": _dag_merge(), "body": ITEMS}}},
-        "output": {"type": "string"}}, ["nodes"]),
+        "output": {"type": "string"},
+        "node_namespaces": {"type": "boolean", "description":
+                            "true (the default): a node's layers are named under the node "
+                            "(up.conv); false: node names are handles only, as a Keras "
+                            "functional model's tensors, each node's layers are named in the "
+                            "dag's own namespace and a node's merge is named after the node "
+                            "(keras.applications' NASNet: normal_add_1_0)"}}, ["nodes"]),
 }
 
 PARAM_TYPES = ["int", "float", "bool", "str", "list", "any"]
@@ -166,7 +185,7 @@ def build_schema() -> dict:
             # arguments bind_params checks): each form is validated as it would be in a body.
             "block": {"type": "object", "minProperties": 1, "properties": {
                 "params": PARAM_DECLS, "defaults": {"$ref": "#/$defs/defaults"},
-                "doc": {"type": "string"}, "body": ITEMS, **_known_refs()},
+                "doc": {"type": "string"}, "body": ITEMS, "inputs": INPUTS, **_known_refs()},
                 "additionalProperties": BLOCK_CALL,
                 "propertyNames": {"pattern": IDENT}},
         },

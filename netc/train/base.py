@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from netc.train.atomic import TEMP_SUFFIX, remove_stale_temps
+from netc.train.errors import TrainError
 from netc.train.initial import with_initial_weights
 from netc.train.progress import Progress
 from netc.train.recipe import Recipe, check_runnable, recipe_from_dict

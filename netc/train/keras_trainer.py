@@ -84,9 +84,11 @@ def freeze_layers(model: keras.Model, names: list[str]) -> None:
     """Hold the named nodes' layers fixed; a BatchNormalization that is not trainable runs in
     inference mode, its moving statistics untouched (Keras's fine-tuning guide)."""
     from netc.backends.keras import keras_name
+    from netc.backends.keras.submodels import layers_by_name
 
+    layers = layers_by_name(model)  # a node inside a keras.Sequential sub-model too
     for name in names:
-        model.get_layer(keras_name(name)).trainable = False
+        layers[keras_name(name)].trainable = False
 
 
 class KerasSession(Session):

@@ -96,6 +96,14 @@ def test_netc_eval_scores_a_keras_checkpoint(keras_run):
     assert "(best validation accuracy)" in result.output
 
 
+def test_netc_embed_of_a_keras_run_says_its_trainer_writes_none(keras_run, tmp_path):
+    result = CliRunner().invoke(main, ["embed", str(keras_run), "--outputs", "fc",
+                                       "--out", str(tmp_path / "f.npz")])
+    assert result.exit_code == 2 and not isinstance(result.exception, NameError), result.output
+    assert "the keras trainer does not write embeddings" in result.output
+    assert not (tmp_path / "f.npz").exists()
+
+
 def test_netc_lesion_of_a_keras_run_matches_torch(keras_run, spec):
     """Each single deletion scores what the torch model of the lesioned graph scores with the
     same trained weights (rounding may flip a near-tie: one image of 297)."""

@@ -10,6 +10,7 @@ from ..base import Backend
 from . import export, probe
 from .emit import emit, ir_name, keras_name
 from .layout import VARIABLE_KINDS, rules_for
+from .submodels import layers_by_name
 
 __all__ = ["KerasBackend", "keras_name", "ir_name"]
 
@@ -20,10 +21,11 @@ def _variables(layer) -> dict:
 
 def _slots(model, graph: Graph):
     """(canonical key, IR param, Keras variable, layout rule) for every parameter of ``graph``."""
+    layers = layers_by_name(model)
     for node in graph.nodes:
         if not node.params:
             continue
-        variables = _variables(model.get_layer(keras_name(node.name)))
+        variables = _variables(layers[keras_name(node.name)])
         rules = rules_for(node)
         for param in node.params:
             slot = rules[param.name]
@@ -43,7 +45,7 @@ class KerasBackend(Backend):
         return emit(graph, flat=flat)
 
     def count(self, model, graph: Graph) -> dict[str, dict[str, int]]:
-        layers = {layer.name: layer for layer in model.layers}
+        layers = layers_by_name(model)
         out = {}
         for node in graph.nodes:
             layer = layers.get(keras_name(node.name))

@@ -6,6 +6,7 @@ from ...compiler.ir import Graph
 from ..base import Namer, last_uses
 from ..render import lit
 from .names import AuxNames, keras_name
+from .submodels import sequential_expr, submodels
 from .text import model_text, node_expr, shortcut_first
 
 
@@ -39,9 +40,21 @@ def emit_flat(graph: Graph) -> str:
     variables = _Variables(graph)
     var = variables.var
     scope, swapped = None, shortcut_first(graph)
+    groups, inside = submodels(graph), set()
+
+    def layer_expr(node, args):
+        return node_expr(graph, node, args, aux, helpers, node.name in swapped)
+
     for index, node in enumerate(graph.nodes):
-        expr = node_expr(graph, node, [var[i] for i in node.inputs], aux, helpers,
-                         node.name in swapped)
+        if node.name in inside:
+            continue
+        sub = groups.get(node.name)
+        if sub is not None:  # written once, as its last node's value
+            expr = sequential_expr(graph, sub, var[node.inputs[0]], layer_expr)
+            inside.update(sub.nodes)
+            node, index = graph.node(sub.nodes[-1]), index + len(sub.nodes) - 1
+        else:
+            expr = layer_expr(node, [var[i] for i in node.inputs])
         owner = node.name.rsplit(".", 1)[0] if "." in node.name else ""
         if owner != scope and owner:
             body.append(f"# {owner}")

@@ -7,21 +7,29 @@ computed from torch's fans of the IR weight (Keras counts a depthwise kernel's f
 zeros). Keras truncates a normal at exactly two standard deviations; a truncated normal with
 other bounds is written as a plain normal when both bounds lie at least 10 standard deviations
 out (a value falls beyond them with probability below 2e-23), and is refused otherwise.
+`variance_scaling` is Keras's own VarianceScaling, which counts the fans of the layer's kernel as
+the IR does (initializers.py) wherever the layer is the one the IR counts for: a DepthwiseConv2D
+or SeparableConv2D's depthwise kernel for a depthwise kernel, a Conv2D or Dense otherwise; a
+kernel of another layer is given the distribution it stands for.
 """
 from __future__ import annotations
 
-from ...compiler.ops.initializers import spread
+from ...compiler.ops.initializers import depthwise_channels, keras_fans, spread, variance_spread
 from ..base import UnsupportedOp
 from ..render import lit
 
-# op -> IR parameter -> (Keras argument, the initialiser kind Keras's default already is)
+# op -> IR parameter -> (Keras argument, the initialiser kind Keras's default already is,
+# the IR attribute holding its initialiser)
 _ARGS = {
-    "conv2d": {"weight": ("kernel_initializer", None), "bias": ("bias_initializer", "zeros")},
-    "linear": {"weight": ("kernel_initializer", None), "bias": ("bias_initializer", "zeros")},
-    "batchnorm": {"weight": ("gamma_initializer", "ones"), "bias": ("beta_initializer", "zeros")},
+    "conv2d": {"weight": ("kernel_initializer", None, "init"),
+               "bias": ("bias_initializer", "zeros", "bias_init")},
+    "batchnorm": {"weight": ("gamma_initializer", "ones", "init"),
+                  "bias": ("beta_initializer", "zeros", "bias_init")},
+    "separable_conv2d": {"depthwise.weight": ("depthwise_initializer", None, "init"),
+                         "pointwise.weight": ("pointwise_initializer", None, "pointwise_init"),
+                         "pointwise.bias": ("bias_initializer", "zeros", "bias_init")},
 }
-_ARGS["channel_linear"] = _ARGS["linear"]  # a Dense layer too
-_ATTR = {"weight": "init", "bias": "bias_init"}
+_ARGS["linear"] = _ARGS["channel_linear"] = _ARGS["conv2d"]  # a Dense layer: kernel and bias
 _FAR = 10.0  # standard deviations
 
 
@@ -31,17 +39,26 @@ def initializers(node, kernel_arg: str | None = None) -> str:
     (DepthwiseConv2D's `depthwise_initializer`)."""
     out = ""
     shapes = {p.name: p.shape for p in node.params}
-    for param, (arg, built) in _ARGS[node.op].items():
-        init = node.attrs[_ATTR[param]]
+    for param, (arg, built, attr) in _ARGS[node.op].items():
+        init = node.attrs[attr]
         if param not in shapes or init["kind"] in ("default", built):
             continue
         name = kernel_arg if param == "weight" and kernel_arg else arg
-        out += f", {name}={_initializer(init, shapes['weight'], node)}"
+        weight = param.replace("bias", "weight")
+        out += f", {name}={_initializer(init, shapes[weight], node, param, name)}"
     return out
 
 
-def _initializer(init: dict, weight_shape: list[int], node) -> str:
+def _initializer(init: dict, weight_shape: list[int], node, param: str, arg: str) -> str:
     kind = init["kind"]
+    if kind == "variance_scaling":
+        channels = depthwise_channels(node.op, node.attrs, param)
+        seen = node.attrs["in_channels"] if arg == "depthwise_initializer" else None
+        if keras_fans(weight_shape, seen) == keras_fans(weight_shape, channels):
+            return (f"keras.initializers.VarianceScaling(scale={lit(init['scale'])}, "
+                    f"mode={lit(init['mode'])}, distribution={lit(init['distribution'])})")
+        init = variance_spread(init, weight_shape, channels)
+        kind = init["kind"]
     if kind in ("zeros", "ones"):
         return lit(kind)
     if kind == "constant":

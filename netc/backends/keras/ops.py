@@ -87,7 +87,8 @@ def _window_conv(n, ctx: Ctx, layer: str) -> tuple[str, str]:
 
 def separable_conv2d(n, ctx: Ctx) -> str:
     src, common = _window_conv(n, ctx, "SeparableConv2D")  # depth_multiplier 1, Keras's default
-    return _call(f"layers.SeparableConv2D({lit(n.attrs['out_channels'])}, {common})", ctx, src)
+    return _call(f"layers.SeparableConv2D({lit(n.attrs['out_channels'])}, {common}"
+                 f"{initializers(n)})", ctx, src)
 
 
 def conv2d(n, ctx: Ctx) -> str:
@@ -104,7 +105,8 @@ def conv2d(n, ctx: Ctx) -> str:
 
 
 def is_depthwise(attrs) -> bool:
-    return attrs["groups"] > 1 and attrs["groups"] == attrs["in_channels"]
+    """Whether a convolution is written as a DepthwiseConv2D (else a Conv2D, grouped or not)."""
+    return attrs["depthwise_layer"] and 1 < attrs["groups"] == attrs["in_channels"]
 
 
 def linear(n, ctx):
@@ -191,6 +193,10 @@ def pad(n, ctx):
     return _call(f"layers.ZeroPadding2D({_pads(n.attrs['padding'])})", ctx, *ctx.args)
 
 
+def crop_edges(n, ctx):
+    return _call(f"layers.Cropping2D({_pads(n.attrs['cropping'])})", ctx, *ctx.args)
+
+
 def channel_pad(n, ctx):
     at = n.attrs
     ctx.helpers.add("ChannelPad")
@@ -218,7 +224,7 @@ EMITTERS = {
     "leaky_relu": leaky_relu,
     "flatten": flatten, "dropout": _layer("layers.Dropout({p})"),
     "drop_path": _layer("DropPath({p}, scale={scale})", "DropPath"),
-    "pad": pad, "channel_pad": channel_pad, "concat": concat,
+    "pad": pad, "crop_edges": crop_edges, "channel_pad": channel_pad, "concat": concat,
     "add": _layer("layers.Add()"), "mul": _layer("layers.Multiply()"),
     "scale": _layer("layers.Rescaling({factor})"),  # x * factor (+ 0.0)
     "gated_sum": _layer("GatedSum()", "GatedSum"),

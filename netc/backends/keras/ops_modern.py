@@ -34,6 +34,16 @@ def channel_linear(n, ctx):
                  f"{initializers(n)})", ctx)
 
 
+def normalization(n, ctx):
+    """Constant statistics: Keras's own Normalization(mean=..., variance=...), which holds no
+    variables; statistics held as state: the helper layer of that class name below."""
+    at = n.attrs
+    if at["mean"] is None:
+        return _helper("Normalization")(n, ctx)
+    return _call(f"layers.Normalization(mean={lit(at['mean'])}, variance={lit(at['variance'])})",
+                 ctx)
+
+
 def rescaling(n, ctx):
     at = n.attrs
     offset = f", offset={lit(at['offset'])}" if at["offset"] else ""
@@ -47,7 +57,7 @@ EMITTERS = {
     "stochastic_depth": _helper("StochasticDepth", "p", "mode"),
     "channel_split": _helper("ChannelSlice", "start", "stop"),
     "channel_shuffle": _helper("ChannelShuffle", "groups"),
-    "rescaling": rescaling, "normalization": _helper("Normalization"),
+    "rescaling": rescaling, "normalization": normalization,
 }
 
 HELPERS = {

@@ -14,13 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ...compiler.ir import Graph
-from ..base import Namer
+from ..base import Namer, UnsupportedOp
 from ..generalise import IN_CHANNELS, generalise, quantities
 from ..instances import Instance, Scope, all_instances, find_instances, instance_scope, model_scope
 from ..render import HOLE, hole, holes, ident, lit
 from .helpers import HELPERS
 from .loops import Call, find_run, run_lines
 from .names import AuxNames, is_under, keras_name
+from .submodels import sequential_expr, submodels
 from .text import model_text, node_expr, shortcut_first
 
 _NAMES = ("x", "name", "i", "inputs", "keras", "layers", "ops", "sys", "str", "range")
@@ -39,6 +40,7 @@ class _Variant:
     texts: list
     matrix: list
     keys: list  # the first-level names of the scope's items
+    inputs: list  # the function's input arguments: x, and a block's further inputs (p)
 
 
 class _Writer:
@@ -50,6 +52,10 @@ class _Writer:
         self.calls: dict[str, Call] = {}  # instance name -> how its parent calls it
         self.function_names = Namer(reserved=_reserved())
         self.swapped = shortcut_first(graph)
+        self.submodels = submodels(graph)
+
+    def expr(self, node, args: list[str]) -> str:
+        return node_expr(self.graph, node, args, self.aux, self.helpers, node.name in self.swapped)
 
     def run(self) -> list[str]:
         top = find_instances(self.graph)
@@ -78,7 +84,7 @@ class _Writer:
             key = (instance.block, text)
             if key not in variants:
                 keys = [item.local.split(".")[0] for item in scope.items]
-                variants[key] = _Variant(instance.block, [], text, [], keys)
+                variants[key] = _Variant(instance.block, [], text, [], keys, body.inputs)
             variants[key].instances.append(instance)
             variants[key].matrix.append(values)
         common: dict[str, set] = {}
@@ -98,12 +104,14 @@ class _Writer:
         # off its input, as keras.applications' transition_block does.
         general = generalise(variant.texts, variant.matrix, named,
                              reserved=(*_reserved(), *self.function_names.used,
-                                       *_variables(variant.texts)), in_channels_first=False)
+                                       *_variables(variant.texts), *variant.inputs),
+                             in_channels_first=False)
         given = [a for a in general.arguments if a.quantity != IN_CHANNELS]
         read = [f"    {ident(a.name)} = x.shape[-1]\n" for a in general.arguments
                 if a.quantity == IN_CHANNELS]
-        params = ["x"] + [ident(a.name) + (f"={lit(a.default)}" if a.has_default else "")
-                          for a in given] + ["*", "name"]
+        params = [*map(ident, variant.inputs)] + [
+            ident(a.name) + (f"={lit(a.default)}" if a.has_default else "") for a in given
+        ] + ["*", "name"]
         body = general.fill(variant.texts, {a.name: a.name for a in general.arguments})
         self.functions.append(f"\n\ndef {ident(name)}({', '.join(params)}):\n"
                               f'    """The spec\'s block `{ident(variant.block)}`."""\n'
@@ -119,8 +127,12 @@ class _Body:
 
     def __init__(self, writer: _Writer, scope: Scope, input_var: str, top_level: bool):
         self.w, self.scope, self.top_level = writer, scope, top_level
-        self.var = {scope.input: input_var}
-        self.live = {input_var: scope.input}
+        self.inputs = [input_var] if top_level else scope.input_variables(
+            (*_reserved(), *writer.function_names.used))
+        self.var, self.live = {}, {}
+        for value, name in zip(scope.inputs, self.inputs):
+            self.var.setdefault(value, name)  # a value given twice is read through its first
+            self.live.setdefault(name, value)
         items = scope.items
         self.last = {}
         for k, item in enumerate(items):
@@ -144,15 +156,31 @@ class _Body:
                 k += len(run)
                 continue
             item = items[k]
+            sub = self.w.submodels.get(item.node.name) if item.instance is None else None
+            if sub is not None:
+                end = self._submodel_end(k, sub)
+                expr = sequential_expr(self.w.graph, sub, self.var[item.inputs[0]], self.w.expr)
+                out.append(f"{self.assign(k, item, items[end].output)} = {expr}")
+                k = end + 1
+                continue
             if item.instance is not None:
                 call = self.w.calls[item.instance.name]
-                expr = call.text(self.var[item.inputs[0]], lit(keras_name(item.instance.name)))
+                expr = call.text(", ".join(self.var[i] for i in item.inputs),
+                                 lit(keras_name(item.instance.name)))
             else:
-                expr = node_expr(self.w.graph, item.node, [self.var[i] for i in item.inputs],
-                                 self.w.aux, self.w.helpers, item.node.name in self.w.swapped)
+                expr = self.w.expr(item.node, [self.var[i] for i in item.inputs])
             out.append(f"{self.assign(k, item, item.output)} = {expr}")
             k += 1
         return out
+
+    def _submodel_end(self, k: int, sub) -> int:
+        """The index of the submodel's last item; its nodes must be this scope's next items."""
+        end = k + len(sub.nodes) - 1
+        got = [None if i.instance is not None else i.node.name for i in self.scope.items[k:end + 1]]
+        if got != list(sub.nodes):
+            raise UnsupportedOp(f"submodel '{sub.name}' crosses the edge of a block: its layers "
+                                "must be written in one block or outside all")
+        return end
 
     def assign(self, k: int, item, output: str) -> str:
         first = item.inputs[0]

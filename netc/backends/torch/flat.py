@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...compiler.ir import Graph
 from ..base import Namer, UnsupportedOp, at_node, last_uses
 from ..render import ident, lit
-from .init import init_lines
+from .init import init_helpers, init_lines
 from .text import module_text
 from .ops import EMITTERS, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS, model_class
 
@@ -83,7 +83,7 @@ def emit_flat(graph: Graph) -> str:
     outputs = ", ".join(var[o] for o in graph.outputs)
     body.append(f"return {outputs}")
     return _module_text(graph, tree.lines + init_lines(graph), body,
-                        [HELPERS[h] for h in sorted(used_helpers)])
+                        [HELPERS[h] for h in sorted(used_helpers)] + init_helpers(graph))
 
 
 def _module_text(graph, init_lines, forward_lines, helpers) -> str:

@@ -73,7 +73,7 @@ def _pool(fn, extra=""):
             fill = ", value=float('-inf')" if fn == "max_pool2d" else ""
             src = f"F.pad({src}, {_fpad(at['padding'])}{fill})"
         pad = (at["padding"][0], at["padding"][2]) if sym else (0, 0)
-        opts = f", ceil_mode=True" if at["ceil_mode"] else ""
+        opts = ", ceil_mode=True" if at["ceil_mode"] else ""
         if fn == "avg_pool2d" and not at["count_include_pad"]:
             opts += ", count_include_pad=False"
         return None, (f"F.{fn}({src}, kernel_size={lit(at['kernel'])}, stride={lit(at['stride'])}, "
@@ -121,6 +121,13 @@ def channel_pad(n, m, a, inplace):
     return None, f"F.pad({src}, (0, 0, 0, 0, {before}, {after}))"
 
 
+def _crop_slices(n) -> str:
+    """`[:, :, top:top + height, left:left + width]` of the IR's cropping and output shape."""
+    top, _, left, _ = n.attrs["cropping"]
+    _, h, w = n.shape
+    return f"[:, :, {lit(top)}:{lit(top + h)}, {lit(left)}:{lit(left + w)}]"
+
+
 def concat(n, m, a, inplace):
     return None, f"torch.cat([{', '.join(a)}], 1)"
 
@@ -139,6 +146,7 @@ EMITTERS = {
     "leaky_relu": _function("F.leaky_relu({0}, {slope})"),
     "flatten": flatten, "dropout": dropout, "drop_path": drop_path,
     "pad": lambda n, m, a, i: (None, f"F.pad({a[0]}, {_fpad(n.attrs['padding'])})"),
+    "crop_edges": lambda n, m, a, i: (None, f"{a[0]}{_crop_slices(n)}"),
     "channel_pad": channel_pad, "concat": concat, "mul": _function("{0} * {1}"),
     "scale": _function("{0} * {factor}"),
     "gated_sum": _function("{0} * {1} + {2} * (1 - {1})"),

@@ -60,7 +60,10 @@ def rescaling(n, m, a, inplace):
 
 
 def normalization(n, m, a, inplace):
-    return (f"Standardize({lit(n.attrs['num_features'])}, {lit(len(n.shape) - 1)})",
+    at = n.attrs
+    constants = "" if at["mean"] is None else \
+        f", mean={lit(at['mean'])}, variance={lit(at['variance'])}"
+    return (f"Standardize({lit(at['num_features'])}, {lit(len(n.shape) - 1)}{constants})",
             f"{m}({a[0]})")
 
 
@@ -92,13 +95,18 @@ class StochasticDepth(nn.Module):
     "Standardize": '''
 class Standardize(nn.Module):
     """Keras's Normalization on the channel axis: (x - mean) / max(sqrt(var), 1e-7), with the
-    statistics (and Keras's sample count) held as buffers."""
+    statistics (and Keras's sample count) held as buffers; given `mean` and `variance`, those
+    constants, in buffers outside the state_dict."""
 
-    def __init__(self, channels, spatial_dims):
+    def __init__(self, channels, spatial_dims, mean=None, variance=None):
         super().__init__()
-        self.register_buffer("running_mean", torch.zeros(channels))
-        self.register_buffer("running_var", torch.ones(channels))
-        self.register_buffer("count", torch.zeros(()))
+        held = mean is None
+        mean = torch.zeros(channels) if held else torch.tensor(mean)
+        variance = torch.ones(channels) if held else torch.tensor(variance)
+        self.register_buffer("running_mean", mean, persistent=held)
+        self.register_buffer("running_var", variance, persistent=held)
+        if held:
+            self.register_buffer("count", torch.zeros(()))
         self.view = (-1,) + (1,) * spatial_dims
 
     def forward(self, x):

@@ -19,7 +19,7 @@ from ..base import Namer, UnsupportedOp, at_node, class_name
 from ..generalise import Generalised, generalise, quantities
 from ..instances import Instance, Scope, all_instances, find_instances, instance_scope, model_scope
 from ..render import holes, ident, lit
-from .init import init_lines
+from .init import init_helpers, init_lines
 from .ops import EMITTERS, HELPER_CLASSES, HELPERS, INPLACE_OPS, INPLACE_SAFE_PRODUCERS, model_class
 from .text import module_text
 from .tree import (MODULE_ATTRS, Call, Group, Leaf, Tree, constructor, layout, reference, safe_attr,
@@ -113,10 +113,11 @@ class _Writer:
         init_text = general.fill(init, {a.name: a.name for a in general.arguments})
         forward_text = general.fill(forward, {a.name: f"self.{ident(stored.get(a.name, a.name))}"
                                               for a in general.arguments})
+        inputs = instance_scope(self.graph, variant.instances[0]).input_variables(VARIABLE_RESERVED)
         text = (f"class {ident(variant.name)}({base}):\n"
                 f'    """The spec\'s block `{ident(variant.block)}`."""\n\n'
                 f"    def __init__({params}):\n{init_text}{store}\n\n"
-                f"    def forward(self, x):\n{forward_text}\n")
+                f"    def forward(self, {', '.join(map(ident, inputs))}):\n{forward_text}\n")
         self.classes.append(text)
         for k, instance in enumerate(variant.instances):
             top = id(instance) in self.top_ids
@@ -164,9 +165,11 @@ class _Forward:
     def __init__(self, writer, scope: Scope, tree: Tree, in_class: bool, has_module, helpers):
         self.w, self.scope, self.tree, self.in_class = writer, scope, tree, in_class
         self.has_module, self.helpers = has_module, helpers
-        self.var = {scope.input: "x"}
+        self.var, self.live = {}, {}  # value -> its variable; variable -> the value it holds
+        for value, name in zip(scope.inputs, scope.input_variables(VARIABLE_RESERVED)):
+            self.var.setdefault(value, name)  # a value given twice is read through its first
+            self.live.setdefault(name, value)
         self.producer = {}
-        self.live: dict[str, str] = {"x": scope.input}  # variable -> the value it holds
 
     def lines(self) -> list[str]:
         items, out = self.scope.items, []
@@ -192,13 +195,14 @@ class _Forward:
 
     def _item_line(self, k, item) -> str:
         if item.instance is not None:
-            expr = f"{reference(self.tree, item.local.split('.'))}({self.var[item.inputs[0]]})"
+            args = ", ".join(self.var[i] for i in item.inputs)
+            expr = f"{reference(self.tree, item.local.split('.'))}({args})"
             self.producer[item.output] = self.w.output_op[item.instance.name]
         else:
             node = item.node
             first = node.inputs[0]
             dies = self.last.get(first) == k and node.inputs.count(first) == 1
-            inplace = (dies and node.op in INPLACE_OPS and first != self.scope.input
+            inplace = (dies and node.op in INPLACE_OPS and first not in self.scope.inputs
                        and self.producer.get(first) in INPLACE_SAFE_PRODUCERS)
             parts = item.local.split(".")
             ref = reference(self.tree, parts) if self.has_module[item.local] else None
@@ -339,5 +343,5 @@ def emit_structured(graph: Graph) -> str:
     classes = "".join("\n\n" + text for text in writer.classes)
     classes += (f"\n\nclass {ident(model)}({base}):\n    def __init__(self):\n{init}\n\n"
                 f"    def forward(self, x):\n{forward}\n")
-    helpers = [HELPERS[h] for h in sorted(writer.helpers)]
+    helpers = [HELPERS[h] for h in sorted(writer.helpers)] + init_helpers(graph)
     return module_text(graph, helpers, classes, model)

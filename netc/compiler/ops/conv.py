@@ -56,6 +56,7 @@ def _conv_resolve(args, in_shapes):
     return {"in_channels": c, "out_channels": args["out"], "kernel": kernel, "stride": stride,
             "padding": explicit_padding(args["pad"], (h, w), kernel, stride, dilation),
             "dilation": dilation, "groups": groups, "bias": args["bias"],
+            "depthwise_layer": args["depthwise_layer"] and 1 < groups == c,
             **resolve_inits(args, "conv2d")}
 
 
@@ -78,14 +79,21 @@ def _conv_macs(attrs, in_shapes, out):
 
 
 register(OpDef(
-    "conv2d", doc="2-D convolution; `groups: ${in.channels}` makes it depthwise",
+    "conv2d",
+    doc="2-D convolution; `groups: ${in.channels}` makes it depthwise. A depthwise convolution "
+        "is written as the framework's depthwise layer where it has one (Keras DepthwiseConv2D, "
+        "kernel kh x kw x C x M); `depthwise_layer: false` writes it as a grouped convolution "
+        "instead (Keras Conv2D(groups=C), kernel kh x kw x 1 x C*M, as keras.applications' "
+        "ConvNeXt builds it). Both compute the same; weight files hold the two kernels in "
+        "different shapes. PyTorch has one layer for both",
     args={"out": CHANNELS_ARG, "kernel": PAIR, "stride": PAIR, "pad": PADDING, "dilation": PAIR,
-          "groups": CHANNELS_ARG, "bias": BOOL, **INIT_ARGS},
+          "groups": CHANNELS_ARG, "bias": BOOL, "depthwise_layer": BOOL, **INIT_ARGS},
     attrs={"in_channels": CHANNELS, "out_channels": CHANNELS, "kernel": PAIR_T, "stride": PAIR_T,
-           "padding": SIDES, "dilation": PAIR_T, "groups": CHANNELS, "bias": FLAG, **INIT_ATTRS},
+           "padding": SIDES, "dilation": PAIR_T, "groups": CHANNELS, "bias": FLAG,
+           "depthwise_layer": FLAG, **INIT_ATTRS},
     required=("out", "kernel"),
     defaults={"stride": 1, "pad": 0, "dilation": 1, "groups": 1, "bias": True,
-              "init": DEFAULT, "bias_init": DEFAULT},
+              "depthwise_layer": True, "init": DEFAULT, "bias_init": DEFAULT},
     resolve=_conv_resolve, infer=_conv_infer, params=_conv_params, macs=_conv_macs))
 
 
@@ -126,5 +134,6 @@ register(OpDef(
               "init": {"kind": "ones"}, "bias_init": {"kind": "zeros"}},  # torch's and Keras's
     resolve=lambda a, s: {"num_features": s[0][0], "eps": float(a["eps"]),
                           "momentum": float(a["momentum"]), "scale": a["scale"], "center": a["center"],
-                          **resolve_inits(a, "batchnorm")},
+                          **resolve_inits(a, "batchnorm", kernels=(),
+                                          others=("init", "bias_init"))},
     infer=lambda a, s: list(s[0]), params=_bn_params))

@@ -8,6 +8,26 @@ distribution that each backend reproduces exactly, fans counted as torch counts 
 convolution's fan-in is in_channels / groups x kernel area, its fan-out out_channels x kernel
 area).
 
+`variance_scaling` is Keras's VarianceScaling, for the keras.applications specs, whose builders
+declare their kernels' initialisers in Keras's terms (EfficientNet's {scale: 2.0, mode: fan_out,
+distribution: truncated_normal}; he_normal is {scale: 2.0, mode: fan_in}, glorot_uniform
+{scale: 1.0, mode: fan_avg, distribution: uniform}). Its variance is scale / n, n the fan that
+`mode` names (fan_avg: the mean of both), and its fans are counted as Keras counts the kernel of
+the layer it builds (`keras_fans`): a Dense's (in, out) and a Conv2D's (kh, kw, in / groups, out)
+as torch does; a depthwise convolution (a conv2d with `depthwise_layer`, and a
+separable_conv2d's depthwise step) as DepthwiseConv2D's (kh, kw, C, M): fan-in C x kh x kw,
+fan-out M x kh x kw, where torch counts kh x kw and C x M x kh x kw. `truncated_normal` cuts a
+normal at two of its standard deviations and widens it so that what remains has the variance;
+`untruncated_normal` and `uniform` have it exactly. It initialises kernels only: a bias or a
+batch norm's parameters are one-dimensional, where fans mean nothing.
+
+A keras.applications spec's reference initialisation is Keras's on every backend: what its
+builder declares, else Keras's layer defaults (Glorot uniform kernels, zero biases). `default`
+leaves each framework its own, so such a spec starts as its reference does on torch too only
+where it declares the initialisers: Glorot uniform is {kind: variance_scaling, scale: 1.0, mode:
+fan_avg, distribution: uniform} (and, fan_avg being symmetric, `xavier_uniform` draws the same
+for every kernel but a depthwise one with a channel multiplier above 1).
+
 In the IR an initialiser is a mapping with every argument of its kind explicit, checked by
 `Init`; nothing else.
 """
@@ -32,21 +52,33 @@ KINDS: dict[str, dict] = {
     "kaiming_uniform": {"mode": "fan_in", "nonlinearity": "leaky_relu", "a": 0.0},
     "xavier_normal": {"gain": 1.0},
     "xavier_uniform": {"gain": 1.0},
+    "variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"},
 }
 MODES = ("fan_in", "fan_out")
+VARIANCE_MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+# std of a unit normal truncated to [-2, 2], by which Keras widens a truncated normal
+TRUNCATED_STD = 0.87962566103423978
 NONLINEARITIES = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu")
 _VALUE = Float(-1e6, 1e6)
-_SCALE = Float(0.0, 1e6, lo_open=True)  # std, gain
-_TEXT = {"mode": MODES, "nonlinearity": NONLINEARITIES}
+_SCALE = Float(0.0, 1e6, lo_open=True)  # std, gain, scale
+_TEXT = {"mode": MODES, "nonlinearity": NONLINEARITIES, "distribution": DISTRIBUTIONS}
+
+
+def _choices(kind: str, arg: str) -> tuple[str, ...]:
+    return VARIANCE_MODES if (kind, arg) == ("variance_scaling", "mode") else _TEXT[arg]
 
 _NUMBER = {"type": "number"}
 INIT_ARG = {
     "type": "object", "required": ["kind"], "additionalProperties": False,
     "description": "how the parameter starts, as torch.nn.init names it, e.g. "
-                   "{kind: kaiming_normal, mode: fan_out, nonlinearity: relu}",
-    "properties": {"kind": {"enum": list(KINDS)}, "mode": {"enum": list(MODES)},
+                   "{kind: kaiming_normal, mode: fan_out, nonlinearity: relu}, or as Keras's "
+                   "VarianceScaling: {kind: variance_scaling, scale: 2.0, mode: fan_out}",
+    "properties": {"kind": {"enum": list(KINDS)}, "mode": {"enum": list(VARIANCE_MODES)},
                    "nonlinearity": {"enum": list(NONLINEARITIES)},
-                   **{k: _NUMBER for k in ("value", "mean", "std", "a", "b", "low", "high", "gain")}},
+                   "distribution": {"enum": list(DISTRIBUTIONS)},
+                   **{k: _NUMBER for k in ("value", "mean", "std", "a", "b", "low", "high", "gain",
+                                           "scale")}},
 }
 
 
@@ -84,10 +116,11 @@ class Init:
         for arg in KINDS[kind]:
             v = value[arg]
             if arg in _TEXT:
-                if not isinstance(v, str) or v not in _TEXT[arg]:
-                    return f"{arg} is one of {', '.join(_TEXT[arg])}, found {v!r:.40}"
+                if not isinstance(v, str) or v not in _choices(kind, arg):
+                    choices = ", ".join(_choices(kind, arg))
+                    return f"{kind} {arg} is one of {choices}, found {v!r:.40}"
                 continue
-            problem = (_SCALE if arg in ("std", "gain") else _VALUE).problem(v)
+            problem = (_SCALE if arg in ("std", "gain", "scale") else _VALUE).problem(v)
             if problem:
                 return f"{kind} {arg}: {problem}"
         if kind == "trunc_normal" and not value["a"] < value["b"]:
@@ -106,10 +139,16 @@ INIT_ARGS = {"init": INIT_ARG, "bias_init": INIT_ARG}
 INIT_ATTRS = {"init": INIT, "bias_init": INIT}
 
 
-def resolve_inits(args, op: str) -> dict:
-    """The `init` and `bias_init` IR attributes from an op's arguments."""
-    return {"init": resolve_init(args["init"], f"{op} init"),
-            "bias_init": resolve_init(args["bias_init"], f"{op} bias_init")}
+def resolve_inits(args, op: str, kernels=("init",), others=("bias_init",)) -> dict:
+    """The initialiser IR attributes from an op's arguments: `kernels` name its kernels'
+    (which may scale with fans), `others` its one-dimensional parameters'."""
+    out = {attr: resolve_init(args[attr], f"{op} {attr}") for attr in (*kernels, *others)}
+    for attr in others:
+        if out[attr]["kind"] == "variance_scaling":
+            raise ShapeError(f"{op} {attr}: variance_scaling initialises kernels, whose fans it "
+                             "counts; a one-dimensional parameter takes zeros, constant, normal, "
+                             "trunc_normal or uniform")
+    return out
 
 
 def gain(init: dict) -> float:
@@ -138,3 +177,41 @@ def spread(init: dict, shape: list[int]) -> tuple[str, float, float]:
         return "normal", 0.0, std
     bound = math.sqrt(3.0) * std
     return "uniform", -bound, bound
+
+
+
+def depthwise_channels(op: str, attrs: dict, param: str) -> int | None:
+    """C when the parameter `param` of a node of `op` is a depthwise kernel (Keras's
+    DepthwiseConv2D, or a SeparableConv2D's depthwise_kernel, of shape (kh, kw, C, M)); else
+    None."""
+    if op == "conv2d" and attrs["depthwise_layer"]:  # groups == in_channels > 1, as Keras builds it
+        return attrs["in_channels"]
+    if op == "separable_conv2d" and param == "depthwise.weight":
+        return attrs["in_channels"]
+    return None
+
+
+def keras_fans(shape: list[int], channels: int | None = None) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of torch's `shape` as Keras counts its kernel: as torch
+    does, or, for a depthwise kernel of `channels` C (torch (C x M, 1, kh, kw), Keras
+    (kh, kw, C, M)), C x kh x kw and M x kh x kw."""
+    if channels is None:
+        return fans(shape)
+    receptive = math.prod(shape[2:])
+    return channels * receptive, shape[0] // channels * receptive
+
+
+def variance_spread(init: dict, shape: list[int], channels: int | None = None) -> dict:
+    """A variance_scaling initialiser as the initialiser of the distribution it draws from for
+    a weight of torch's `shape` (`channels`: as keras_fans): a trunc_normal cut at two standard
+    deviations, a normal or a uniform."""
+    fan_in, fan_out = keras_fans(shape, channels)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[init["mode"]]
+    variance = init["scale"] / max(1.0, n)
+    if init["distribution"] == "truncated_normal":
+        std = math.sqrt(variance) / TRUNCATED_STD
+        return {"kind": "trunc_normal", "mean": 0.0, "std": std, "a": -2.0 * std, "b": 2.0 * std}
+    if init["distribution"] == "untruncated_normal":
+        return {"kind": "normal", "mean": 0.0, "std": math.sqrt(variance)}
+    limit = math.sqrt(3.0 * variance)
+    return {"kind": "uniform", "low": -limit, "high": limit}

@@ -6,6 +6,13 @@ One node, as Keras's SeparableConv2D is one layer. Its parameters are the two co
 weights in torch's layout, keyed as a PyTorch module holding two nn.Conv2d keys them
 (`depthwise.weight` C x 1 x kH x kW, `pointwise.weight` out x C x 1 x 1), and the pointwise
 step's bias when `bias` is true (Keras adds its bias after the pointwise step).
+
+Each starts from its own initialiser, as Keras's layer takes one for each (depthwise_initializer,
+pointwise_initializer, bias_initializer): `init` for the depthwise kernel, `pointwise_init`,
+`bias_init`. `default` is the framework's own (Keras: Glorot uniform kernels, each counting its
+fans as Keras does, and a zero bias; torch: nn.Conv2d's). A Keras spec whose reference keeps
+Keras's defaults starts from them on torch as well when it declares them:
+`{kind: variance_scaling, scale: 1.0, mode: fan_avg, distribution: uniform}` and `{kind: zeros}`.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from ...spec.errors import ShapeError
 from . import OpDef, register, spatial
 from .attr_types import CHANNELS, FLAG, PAIR as PAIR_T, SIDES
 from .conv import explicit_padding, pair, window_shape
+from .initializers import DEFAULT, INIT, INIT_ARG, INIT_ATTRS, resolve_inits
 from .schema_types import BOOL, CHANNELS_ARG, PADDING, PAIR
 
 OP = "separable_conv2d"
@@ -23,7 +31,8 @@ def _resolve(args, in_shapes):
     kernel, stride, dilation = pair(args["kernel"]), pair(args["stride"]), pair(args["dilation"])
     return {"in_channels": c, "out_channels": args["out"], "kernel": kernel, "stride": stride,
             "padding": explicit_padding(args["pad"], (h, w), kernel, stride, dilation),
-            "dilation": dilation, "bias": args["bias"]}
+            "dilation": dilation, "bias": args["bias"],
+            **resolve_inits(args, OP, kernels=("init", "pointwise_init"))}
 
 
 def _infer(attrs, in_shapes):
@@ -50,8 +59,11 @@ register(OpDef(
     OP, doc="depthwise separable convolution: a k x k convolution per channel, then a 1x1 "
             "convolution to `out` channels (Keras's SeparableConv2D); bias on the pointwise step",
     args={"out": CHANNELS_ARG, "kernel": PAIR, "stride": PAIR, "pad": PADDING, "dilation": PAIR,
-          "bias": BOOL},
+          "bias": BOOL, "init": INIT_ARG, "pointwise_init": INIT_ARG, "bias_init": INIT_ARG},
     attrs={"in_channels": CHANNELS, "out_channels": CHANNELS, "kernel": PAIR_T, "stride": PAIR_T,
-           "padding": SIDES, "dilation": PAIR_T, "bias": FLAG},
-    required=("out", "kernel"), defaults={"stride": 1, "pad": 0, "dilation": 1, "bias": False},
+           "padding": SIDES, "dilation": PAIR_T, "bias": FLAG, **INIT_ATTRS,
+           "pointwise_init": INIT},
+    required=("out", "kernel"),
+    defaults={"stride": 1, "pad": 0, "dilation": 1, "bias": False, "init": DEFAULT,
+              "pointwise_init": DEFAULT, "bias_init": DEFAULT},
     resolve=_resolve, infer=_infer, params=_params, macs=_macs))

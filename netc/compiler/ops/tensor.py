@@ -52,6 +52,25 @@ register(OpDef(
     infer=lambda a, s: [s[0][0], s[0][1] + sum(a["padding"][:2]), s[0][2] + sum(a["padding"][2:])]))
 
 
+def _crop_edges_resolve(args, in_shapes):
+    _, h, w = spatial(in_shapes[0], "crop_edges")
+    cropping = _pad_resolve({"pad": args["crop"]}, in_shapes)["padding"]
+    if sum(cropping[:2]) >= h or sum(cropping[2:]) >= w:
+        raise ShapeError(f"crop_edges cannot remove {cropping} (top, bottom, left, right) from a "
+                         f"{h}x{w} map", hint="leave at least one row and one column")
+    return {"cropping": cropping}
+
+
+# Keras's Cropping2D; NASNet's `_adjust_block` pads a row and a column at the end and crops one
+# at the start, to subsample the map shifted by one pixel (Zoph et al. 2018, factorized reduction).
+register(OpDef(
+    "crop_edges", doc="remove rows and columns [top, bottom, left, right] (Keras's Cropping2D)",
+    args={"crop": SIDES}, required=("crop",), resolve=_crop_edges_resolve,
+    attrs={"cropping": SIDES_T},
+    infer=lambda a, s: [s[0][0], s[0][1] - sum(a["cropping"][:2]),
+                        s[0][2] - sum(a["cropping"][2:])]))
+
+
 def _channel_pad_resolve(args, in_shapes):
     c, h, w = spatial(in_shapes[0], "channel_pad")
     extra = args["out"] - c
