@@ -29,12 +29,12 @@ KERAS_SPECS = sorted(f"keras/{path.name}" for path in (EXAMPLES / "keras").glob(
 # the Keras zoo (test_cases_hold_every_op_of_the_keras_zoo): a sibling repeats the same layers at
 # other widths and depths, so its file is keyed the same way. `make zoo-check` loads every spec's.
 COVERING = ["keras/convnext_tiny.yaml", "keras/densenet121.yaml", "keras/efficientnet_b0.yaml",
-            "keras/efficientnet_b1.yaml", "keras/efficientnet_v2_b0.yaml", "keras/efficientnet_v2_s.yaml",
-            "keras/inception_resnet_v2.yaml", "keras/inception_v3.yaml", "keras/mobilenet.yaml",
-            "keras/mobilenet_v2.yaml", "keras/mobilenet_v3_large.yaml",
-            "keras/mobilenet_v3_small.yaml", "keras/nasnet_mobile.yaml", "keras/regnet_x002.yaml",
-            "keras/regnet_y002.yaml", "keras/resnet50.yaml", "keras/resnet50_v2.yaml",
-            "keras/vgg16.yaml", "keras/vgg19.yaml",
+            "keras/efficientnet_b1.yaml", "keras/efficientnet_v2_b0.yaml",
+            "keras/efficientnet_v2_s.yaml", "keras/inception_resnet_v2.yaml",
+            "keras/inception_v3.yaml", "keras/mobilenet.yaml", "keras/mobilenet_v2.yaml",
+            "keras/mobilenet_v3_large.yaml", "keras/mobilenet_v3_small.yaml",
+            "keras/nasnet_mobile.yaml", "keras/regnet_x002.yaml", "keras/regnet_y002.yaml",
+            "keras/resnet50.yaml", "keras/resnet50_v2.yaml", "keras/vgg16.yaml",
             "keras/xception.yaml"]
 CASES = [(spec, REFERENCES[spec]["application"], REFERENCES[spec].get("size", 32))
          for spec in (KERAS_SPECS if EVERY_SPEC else COVERING)]
