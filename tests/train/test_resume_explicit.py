@@ -157,6 +157,12 @@ def test_ctrl_c_before_the_first_checkpoint_leaves_no_folder(tmp_path, monkeypat
     assert not any((tmp_path / "runs").iterdir())
 
 
+def _interruptible_as_in_a_terminal():
+    """A process started from a terminal takes SIGINT by default; one under a shell's background
+    job (`cmd &` in a script, as a CI runner may start the suite) inherits it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_in_a_real_run(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY)
@@ -165,7 +171,8 @@ def test_sigint_in_a_real_run(tmp_path):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "netc.cli", "train", str(spec), "--recipe",
                                 str(recipe), "--out", str(out)], cwd=REPO, env=worker_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_interruptible_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 120
         while not (out / "checkpoints" / "last.pt").exists():
