@@ -33,4 +33,5 @@ bench: setup
 # tests/test_keras_weight_files.py)
 zoo-check: setup
 	NETC_ZOO_CHECK=all $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=0 \
-		tests/test_zoo_backends.py tests/test_keras_weight_files.py -k "diff_is_clean or weight_file"
+		tests/test_zoo_backends.py tests/test_keras_weight_files.py tests/test_init.py \
+		-k "diff_is_clean or weight_file or keras_spec_on"

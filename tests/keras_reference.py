@@ -1,7 +1,29 @@
-"""Random weights for a keras.applications reference model, so that copying them into netc's
-model tests every weight (fresh batch-norm statistics are 0 and 1, and would hide a wrong eps or
-swapped statistics)."""
+"""keras.applications reference models: the one each Keras zoo spec names (REFERENCES.yaml), the
+weight file its package writes, and random weights, so that copying them into netc's model tests
+every weight (fresh batch-norm statistics are 0 and 1, and would hide a wrong eps or swapped
+statistics)."""
+import importlib
+
 import numpy as np
+import yaml
+
+from conftest import EXAMPLES
+
+_LISTED = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())
+REFERENCES = {**_LISTED["keras_apps"], **_LISTED["keras"]}  # "keras/<stem>.yaml" -> its entry
+# What the reference package's save_weights writes: Keras 3 its own .weights.h5; tf-keras (the
+# Keras 2 line, the only one with RegNet) cannot write that format and writes legacy HDF5.
+WEIGHTS_FILE = {"keras": "reference.weights.h5", "tf_keras": "reference_weights.h5"}
+
+
+def application(spec: str, size: int):
+    """(the reference model of `spec`, built with weights=None for size x size inputs, the name
+    of its package)."""
+    entry = REFERENCES[spec]
+    module = entry.get("module", "keras")
+    model = getattr(importlib.import_module(module).applications, entry["application"])(
+        weights=None, input_shape=(size, size, 3))
+    return model, module
 
 
 def randomize(model, rng):

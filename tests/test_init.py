@@ -14,7 +14,6 @@ Constants (batch norm's ones and zeros, zero biases) must be equal exactly.
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
@@ -22,6 +21,9 @@ import torch
 import torchvision
 
 import netc
+from conftest import EXAMPLES
+from keras_reference import REFERENCES, WEIGHTS_FILE, application
+from zoo_coverage import EVERY_SPEC
 
 Z = 6.0
 
@@ -251,63 +253,54 @@ def test_per_layer_initialisers_on_keras(tmp_path):
     assert 0.9 * bound < np.abs(weights["c.weight"]).max() <= bound
 
 
-# keras.applications specs: the reference is the application built with weights=None, its layers
-# copied by name into netc's Keras model and read out in the IR's layout. Ours: the spec built on
-# torch (which draws Keras's distributions through variance_scaling_) and on Keras. EfficientNet
-# declares every kernel (VarianceScaling(2.0, fan_out, truncated normal) on convolutions, the
-# depthwise ones with DepthwiseConv2D's fans; (1/3, fan_out, uniform) on the classifier); RegNet
-# he_normal on every convolution; both Glorot uniform on the classifier. tf-keras names RegNet's
-# head with a process-wide counter (1head_dense), read here without it. spec -> (package,
-# application, parameters not compared).
-KERAS_CASES = {
-    "keras/efficientnet_b0": ("keras", "EfficientNetB0", ()),
-    "keras/efficientnet_v2_b0": ("keras", "EfficientNetV2B0", ()),
-    "keras/regnet_x002": ("tf_keras", "RegNetX002", ()),
-}
+# keras.applications specs: the reference is the application (REFERENCES.yaml) built with
+# weights=None, its weights loaded into netc's Keras model from the file its package saves (as
+# test_keras_weight_files checks they load) and read out in the IR's layout. Ours: the spec built
+# on torch (which draws Keras's distributions through variance_scaling_) and on Keras.
+# EfficientNet declares every kernel (VarianceScaling(2.0, fan_out, truncated normal) on
+# convolutions, the depthwise ones with DepthwiseConv2D's fans; (1/3, fan_out, uniform) on the
+# classifier); RegNet he_normal on every convolution (NASNet on every Conv2D); the rest keep
+# Keras's layer defaults (Glorot uniform kernels, zero biases), which the specs declare for torch:
+# ResNet50 has Conv2D and Dense layers with biases, MobileNet DepthwiseConv2D, Xception
+# SeparableConv2D, ConvNeXt Dense layers on NHWC maps and Conv2D(groups=C). With
+# NETC_ZOO_CHECK=all (make zoo-check) every Keras spec is compared.
+KERAS_INIT_CASES = [f"keras/{stem}.yaml" for stem in (
+    "efficientnet_b0", "efficientnet_v2_b0", "regnet_x002", "resnet50", "mobilenet", "xception",
+    "convnext_tiny")]
+if EVERY_SPEC:
+    KERAS_INIT_CASES = sorted(REFERENCES)
 
 
-@pytest.fixture(scope="module", params=sorted(KERAS_CASES))
-def keras_case(request):
-    """(spec, the reference's weights, netc's Keras model's), in the IR's layout."""
-    import importlib
-
+@pytest.fixture(scope="module", params=KERAS_INIT_CASES)
+def keras_case(request, tmp_path_factory):
+    """(spec, input size, the reference's weights, netc's Keras model's), in the IR's layout."""
     from netc.backends import get_backend
-    from netc.backends.keras import keras_name
 
     spec = request.param
-    package, application, skipped = KERAS_CASES[spec]
+    size = REFERENCES[spec].get("size", 32)
     backend = get_backend("keras")
-    graph = netc.load(f"examples/{spec}.yaml", {"size": 32})
+    graph = netc.load(f"examples/{spec}", {"size": size})
     model = backend.load(backend.emit(graph), graph)
     as_ir = lambda: {k: torch.from_numpy(np.array(v)) for k, v in  # noqa: E731
-                     backend.export_weights(model, graph).items() if k not in skipped}
+                     backend.export_weights(model, graph).items()}
     ours = as_ir()
-    reference = getattr(importlib.import_module(package).applications, application)(
-        weights=None, input_shape=(32, 32, 3))
-    layers = {layer.name.replace("-", "_"): layer for layer in model.layers}
-    copied = set()
-    for layer in reference.layers:
-        name = re.sub(r"^\d+_?(?=head_)", "", layer.name)
-        if layer.weights and name in layers:
-            layers[name].set_weights(layer.get_weights())
-            copied.add(layers[name].name)
-    theirs = as_ir()
-    # every compared parameter's layer is named as the reference names it, so was copied
-    uncopied = {k for k in theirs if keras_name(k.rpartition(".")[0]) not in copied}
-    assert not uncopied and len(theirs) > 100, sorted(uncopied)[:5]
-    return spec, theirs, ours
+    reference, package = application(spec, size)
+    saved = tmp_path_factory.mktemp("init") / WEIGHTS_FILE[package]
+    reference.save_weights(saved)
+    model.load_weights(saved)
+    return spec, size, as_ir(), ours
 
 
 def test_keras_spec_on_torch_starts_as_keras_applications(keras_case):
-    spec, reference, _ = keras_case
+    spec, size, reference, _ = keras_case
     torch.manual_seed(0)
-    ours = _state(netc.build(f"examples/{spec}.yaml", "torch", {"size": 32}))
+    ours = _state(netc.build(f"examples/{spec}", "torch", {"size": size}))
     problems = statistics_problems({k: v for k, v in ours.items() if k in reference}, reference)
     assert not problems, "\n".join(problems[:10])
 
 
 def test_keras_spec_on_keras_starts_as_keras_applications(keras_case):
-    _, reference, ours = keras_case
+    _, _, reference, ours = keras_case
     problems = statistics_problems(ours, reference)
     assert not problems, "\n".join(problems[:10])
 
@@ -405,6 +398,10 @@ def test_variance_scaling_counts_fans_as_the_keras_layer_of_each_convolution(tmp
     ("linear: {out: 2, init: {kind: kaiming_normal, mode: fan_avg}}",
      "kaiming_normal mode is one of fan_in, fan_out, found 'fan_avg'"),
     ("linear: {out: 2, init: {kind: variance_scaling, scale: 0.0}}", "variance_scaling scale"),
+    ("linear: {out: 2, bias_init: {kind: glorot_uniform}}",
+     "linear bias_init: glorot_uniform initialises kernels"),
+    ("linear: {out: 2, init: {kind: he_normal, scale: 1.0}}",
+     "Keras's he_normal takes no arguments; found 'scale'"),
 ])
 def test_bad_variance_scaling_is_a_located_error(tmp_path, layer, message):
     spec = tmp_path / "bad.yaml"
@@ -412,3 +409,46 @@ def test_bad_variance_scaling_is_a_located_error(tmp_path, layer, message):
     with pytest.raises(netc.SpecError, match=message) as error:
         netc.load(str(spec))
     assert error.value.loc is not None and error.value.loc.line == 4, error.value.loc
+
+
+NAMED = """\
+netc: 1
+input: {shape: [16, 8, 8]}
+defaults: {conv2d: {init: {kind: glorot_uniform}}}
+body:
+  - conv2d: {name: a, out: 16, kernel: 3, pad: 1}
+  - conv2d: {name: dw, out: 32, kernel: 3, pad: 1, groups: 16}
+  - conv2d: {name: b, out: 16, kernel: 1, init: {kind: he_normal}}
+"""
+
+
+def test_keras_named_initialisers_are_their_variance_scaling(tmp_path):
+    """Keras's names stand for the VarianceScaling Keras makes of them; Keras writes none for
+    its layers' own default, Glorot uniform (a depthwise kernel's included), and the rest as
+    VarianceScaling."""
+    spec = tmp_path / "named.yaml"
+    spec.write_text(NAMED)
+    nodes = {n.name: n for n in netc.load(str(spec)).nodes}
+    assert nodes["dw"].attrs["init"] == {"kind": "variance_scaling", "scale": 1.0,
+                                         "mode": "fan_avg", "distribution": "uniform"}
+    assert nodes["b"].attrs["init"] == {"kind": "variance_scaling", "scale": 2.0,
+                                        "mode": "fan_in", "distribution": "truncated_normal"}
+    source = netc.emit(str(spec), "keras")
+    assert source.count("initializer=") == 1 and ("kernel_initializer=keras.initializers."
+        "VarianceScaling(scale=2.0, mode='fan_in', distribution='truncated_normal')") in source
+
+
+def test_every_keras_spec_declares_its_initialisers():
+    """`default` is each framework's own, so a keras.applications spec that left one kernel or
+    bias to it would start on torch from torch's: every Keras spec declares them all (the
+    comparison above checks what they declare, one spec of each layer kind)."""
+    left = []
+    for spec in sorted(REFERENCES):
+        graph = netc.load(f"examples/{spec}", {"size": REFERENCES[spec].get("size", 32)})
+        for node in graph.nodes:
+            has_bias = any(p.name.endswith("bias") for p in node.params)
+            left += [f"{spec}: {node.name} {attr}" for attr in ("init", "pointwise_init", "bias_init")
+                     if node.params and isinstance(node.attrs.get(attr), dict)
+                     and node.attrs[attr]["kind"] == "default" and (has_bias or attr != "bias_init")]
+    assert set(REFERENCES) == {f"keras/{path.name}" for path in (EXAMPLES / "keras").glob("*.yaml")}
+    assert not left, left[:5]

@@ -9,21 +9,16 @@ one SeparableConv2D layer (Xception), as Keras keeps it.
 """
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
-import yaml
 
 import netc
 from conftest import EXAMPLES
-from keras_reference import randomize
+from keras_reference import REFERENCES, WEIGHTS_FILE, application, randomize
 from zoo_coverage import EVERY_SPEC, uncovered
 
 keras = pytest.importorskip("keras")
 
-_LISTED = yaml.safe_load((EXAMPLES / "REFERENCES.yaml").read_text())
-REFERENCES = {**_LISTED["keras_apps"], **_LISTED["keras"]}
 KERAS_SPECS = sorted(f"keras/{path.name}" for path in (EXAMPLES / "keras").glob("*.yaml"))
 # One spec of each block library, and the smallest others that hold every op configuration of
 # the Keras zoo (test_cases_hold_every_op_of_the_keras_zoo): a sibling repeats the same layers at
@@ -38,9 +33,6 @@ COVERING = ["keras/convnext_tiny.yaml", "keras/densenet121.yaml", "keras/efficie
             "keras/xception.yaml"]
 CASES = [(spec, REFERENCES[spec]["application"], REFERENCES[spec].get("size", 32))
          for spec in (KERAS_SPECS if EVERY_SPEC else COVERING)]
-# What the reference package's save_weights writes: Keras 3 its own .weights.h5; tf-keras (the
-# Keras 2 line, the only one with RegNet) cannot write that format and writes legacy HDF5.
-WEIGHTS_FILE = {"keras": "reference.weights.h5", "tf_keras": "reference_weights.h5"}
 # The same layers in the same order compute the same float32 operations; tf-keras computes batch
 # norm with TensorFlow's fused kernel, so its outputs agree to float32 rounding through the network,
 # as in tests/test_zoo_keras.py. A weight in a wrong layer moves them by O(1).
@@ -49,12 +41,10 @@ TOLERANCE = {"keras": 1e-6, "tf_keras": 1e-4}
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
 def saved(request, tmp_path_factory):
-    spec, application, size = request.param
-    module = REFERENCES.get(spec, {}).get("module", "keras")
-    reference = getattr(importlib.import_module(module).applications, application)(
-        weights=None, input_shape=(size, size, 3))
+    spec, application_name, size = request.param
+    reference, module = application(spec, size)
     randomize(reference, np.random.default_rng(0))
-    folder = tmp_path_factory.mktemp(application)
+    folder = tmp_path_factory.mktemp(application_name)
     reference.save_weights(folder / WEIGHTS_FILE[module])
     reference.save(folder / "reference.h5")  # the legacy (Keras 2) HDF5 format
     x = np.random.default_rng(1).normal(size=(2, size, size, 3)).astype("float32")

@@ -4,7 +4,7 @@ Each IR initialiser becomes the Keras initialiser that draws from the same distr
 and Xavier are written as the normal or uniform distribution they stand for, their spread
 computed from torch's fans of the IR weight (Keras counts a depthwise kernel's fans otherwise).
 `default` leaves Keras's own choice (Glorot uniform kernels, zero biases, batch norm's ones and
-zeros). Keras truncates a normal at exactly two standard deviations; a truncated normal with
+zeros), and an initialiser that is that choice is not written either. Keras truncates a normal at exactly two standard deviations; a truncated normal with
 other bounds is written as a plain normal when both bounds lie at least 10 standard deviations
 out (a value falls beyond them with probability below 2e-23), and is refused otherwise.
 `variance_scaling` is Keras's own VarianceScaling, which counts the fans of the layer's kernel as
@@ -14,7 +14,8 @@ kernel of another layer is given the distribution it stands for.
 """
 from __future__ import annotations
 
-from ...compiler.ops.initializers import depthwise_channels, keras_fans, spread, variance_spread
+from ...compiler.ops.initializers import (GLOROT_UNIFORM, depthwise_channels, keras_fans, spread,
+                                          variance_spread)
 from ..base import UnsupportedOp
 from ..render import lit
 
@@ -45,19 +46,27 @@ def initializers(node, kernel_arg: str | None = None) -> str:
             continue
         name = kernel_arg if param == "weight" and kernel_arg else arg
         weight = param.replace("bias", "weight")
+        if init == GLOROT_UNIFORM and _counts_as_the_ir(node, param, name, shapes[weight]):
+            continue  # the layer's own default kernel initialiser
         out += f", {name}={_initializer(init, shapes[weight], node, param, name)}"
     return out
+
+
+def _counts_as_the_ir(node, param: str, arg: str, weight_shape: list[int]) -> bool:
+    """Whether the Keras layer written for the node counts the fans of its kernel `arg` as the
+    IR counts those of `param` (keras_fans)."""
+    channels = depthwise_channels(node.op, node.attrs, param)
+    seen = node.attrs["in_channels"] if arg == "depthwise_initializer" else None
+    return keras_fans(weight_shape, seen) == keras_fans(weight_shape, channels)
 
 
 def _initializer(init: dict, weight_shape: list[int], node, param: str, arg: str) -> str:
     kind = init["kind"]
     if kind == "variance_scaling":
-        channels = depthwise_channels(node.op, node.attrs, param)
-        seen = node.attrs["in_channels"] if arg == "depthwise_initializer" else None
-        if keras_fans(weight_shape, seen) == keras_fans(weight_shape, channels):
+        if _counts_as_the_ir(node, param, arg, weight_shape):
             return (f"keras.initializers.VarianceScaling(scale={lit(init['scale'])}, "
                     f"mode={lit(init['mode'])}, distribution={lit(init['distribution'])})")
-        init = variance_spread(init, weight_shape, channels)
+        init = variance_spread(init, weight_shape, depthwise_channels(node.op, node.attrs, param))
         kind = init["kind"]
     if kind in ("zeros", "ones"):
         return lit(kind)

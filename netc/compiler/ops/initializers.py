@@ -21,12 +21,12 @@ normal at two of its standard deviations and widens it so that what remains has 
 `untruncated_normal` and `uniform` have it exactly. It initialises kernels only: a bias or a
 batch norm's parameters are one-dimensional, where fans mean nothing.
 
-A keras.applications spec's reference initialisation is Keras's on every backend: what its
-builder declares, else Keras's layer defaults (Glorot uniform kernels, zero biases). `default`
-leaves each framework its own, so such a spec starts as its reference does on torch too only
-where it declares the initialisers: Glorot uniform is {kind: variance_scaling, scale: 1.0, mode:
-fan_avg, distribution: uniform} (and, fan_avg being symmetric, `xavier_uniform` draws the same
-for every kernel but a depthwise one with a channel multiplier above 1).
+Keras's named initialisers are written by their names (`{kind: glorot_uniform}`, `he_normal`,
+`lecun_normal`, ...) and stand for the VarianceScaling Keras makes of them; the IR holds that
+variance_scaling. A keras.applications spec's reference initialisation is Keras's on every
+backend: what its builder declares, and Keras's layer defaults elsewhere (Glorot uniform kernels,
+zero biases), which the spec declares too, since `default` leaves each framework its own (torch:
+Kaiming uniform). Keras writes no argument for an initialiser that is its layer's own default.
 
 In the IR an initialiser is a mapping with every argument of its kind explicit, checked by
 `Init`; nothing else.
@@ -54,6 +54,18 @@ KINDS: dict[str, dict] = {
     "xavier_uniform": {"gain": 1.0},
     "variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"},
 }
+# Keras's named initialisers, each a VarianceScaling: the kind a spec may write, and the
+# variance_scaling it stands for in the IR.
+KERAS_NAMED: dict[str, dict] = {
+    "glorot_uniform": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform"},
+    "glorot_normal": {"scale": 1.0, "mode": "fan_avg", "distribution": "truncated_normal"},
+    "he_uniform": {"scale": 2.0, "mode": "fan_in", "distribution": "uniform"},
+    "he_normal": {"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal"},
+    "lecun_uniform": {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"},
+    "lecun_normal": {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"},
+}
+# Keras's default kernel initialiser (every Conv2D, DepthwiseConv2D, SeparableConv2D and Dense)
+GLOROT_UNIFORM = {"kind": "variance_scaling", **KERAS_NAMED["glorot_uniform"]}
 MODES = ("fan_in", "fan_out")
 VARIANCE_MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
@@ -74,7 +86,7 @@ INIT_ARG = {
     "description": "how the parameter starts, as torch.nn.init names it, e.g. "
                    "{kind: kaiming_normal, mode: fan_out, nonlinearity: relu}, or as Keras's "
                    "VarianceScaling: {kind: variance_scaling, scale: 2.0, mode: fan_out}",
-    "properties": {"kind": {"enum": list(KINDS)}, "mode": {"enum": list(VARIANCE_MODES)},
+    "properties": {"kind": {"enum": [*KINDS, *KERAS_NAMED]}, "mode": {"enum": list(VARIANCE_MODES)},
                    "nonlinearity": {"enum": list(NONLINEARITIES)},
                    "distribution": {"enum": list(DISTRIBUTIONS)},
                    **{k: _NUMBER for k in ("value", "mean", "std", "a", "b", "low", "high", "gain",
@@ -86,6 +98,12 @@ def resolve_init(given, what: str) -> dict:
     """The spec's initialiser with every argument of its kind explicit (plain values)."""
     given = dict(given)
     kind = given.pop("kind")
+    if kind in KERAS_NAMED:
+        if given:
+            raise ShapeError(f"{what}: Keras's {kind} takes no arguments; found "
+                             f"'{sorted(given)[0]}'", hint="write {kind: variance_scaling, "
+                             "scale: ..., mode: ..., distribution: ...} for another scaling")
+        return {"kind": "variance_scaling", **KERAS_NAMED[kind]}
     known = KINDS[kind]
     extra = sorted(set(given) - set(known))
     if extra:
@@ -145,7 +163,7 @@ def resolve_inits(args, op: str, kernels=("init",), others=("bias_init",)) -> di
     out = {attr: resolve_init(args[attr], f"{op} {attr}") for attr in (*kernels, *others)}
     for attr in others:
         if out[attr]["kind"] == "variance_scaling":
-            raise ShapeError(f"{op} {attr}: variance_scaling initialises kernels, whose fans it "
+            raise ShapeError(f"{op} {attr}: {args[attr]['kind']} initialises kernels, whose fans it "
                              "counts; a one-dimensional parameter takes zeros, constant, normal, "
                              "trunc_normal or uniform")
     return out
