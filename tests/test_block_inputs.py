@@ -209,8 +209,7 @@ def test_the_hints_say_how_to_give_several_inputs():
     assert "a block that declares as many `inputs:`" in info.value.message
 
 
-def test_nested_node_names_keep_their_namespaces():
-    graph = _load(HEAD + """
+UP = """
 body:
   - dag:
       name: up
@@ -218,20 +217,16 @@ body:
         - {name: a, body: [relu, conv2d: {name: conv, out: 4, kernel: 1}]}
         - {name: b, from: [a, a], merge: add}
         - {name: c, from: [b, a], merge: {concat: {name: cat}}}
-""")
-    assert [n.name for n in graph.nodes] == ["up.a.0", "up.a.conv", "up.b.add", "up.c.cat"]
+"""
 
 
-def test_flat_node_names_number_unnamed_layers_after_their_node():
-    graph = _load(HEAD + """
-body:
-  - dag:
-      node_namespaces: false
-      nodes:
-        - {name: a, body: [relu, conv2d: {name: conv, out: 4, kernel: 1}]}
-        - {name: b, from: [a, a], merge: add}
-""")
-    assert [n.name for n in graph.nodes] == ["0.a_0", "0.conv", "0.b"]
+@pytest.mark.parametrize("namespaces, names", [
+    (True, ["up.a.0", "up.a.conv", "up.b.add", "up.c.cat"]),
+    # flat: an unnamed layer is numbered after its node, an unnamed merge takes the node's name
+    (False, ["up.a_0", "up.conv", "up.b", "up.cat"])])
+def test_node_names_keep_or_drop_their_namespaces(namespaces, names):
+    text = UP if namespaces else UP.replace("      nodes:", "      node_namespaces: false\n      nodes:")
+    assert [n.name for n in _load(HEAD + text).nodes] == names
 
 
 NAMESPACED = HEAD + CELL.replace("""      name: ""
