@@ -45,6 +45,11 @@ CASES = {
     "regnet_x_400mf": ("regnet_x_400mf", {}, 32),
     "regnet_y_400mf": ("regnet_y_400mf", {}, 32),  # SE convolutions: normal weights, torch's biases
     "mnasnet1_0": ("mnasnet1_0", {}, 32),  # classifier: Kaiming uniform, fan_out, sigmoid
+    # segmentation: the backbone initialised by its builder, the heads by PyTorch
+    "fcn_resnet50": ("fcn_resnet50", {"weights_backbone": None, "aux_loss": True}, 64),
+    "deeplabv3_mobilenet_v3_large": ("deeplabv3_mobilenet_v3_large",
+                                     {"weights_backbone": None, "aux_loss": True}, 64),
+    "lraspp_mobilenet_v3_large": ("lraspp_mobilenet_v3_large", {"weights_backbone": None}, 64),
 }
 
 
@@ -77,7 +82,9 @@ def _state(model) -> dict:
 
 def _reference(builder, kwargs) -> dict:
     torch.manual_seed(1)
-    return _state(getattr(torchvision.models, builder)(weights=None, **kwargs))
+    models = torchvision.models
+    family = models.segmentation if hasattr(models.segmentation, builder) else models
+    return _state(getattr(family, builder)(weights=None, **kwargs))
 
 
 @pytest.mark.parametrize("spec", sorted(CASES))
