@@ -50,6 +50,9 @@ CASES = {
     "deeplabv3_mobilenet_v3_large": ("deeplabv3_mobilenet_v3_large",
                                      {"weights_backbone": None, "aux_loss": True}, 64),
     "lraspp_mobilenet_v3_large": ("lraspp_mobilenet_v3_large", {"weights_backbone": None}, 64),
+    # a patch embedding whose std is an expression of the patch, the MLP's and the head's own
+    # initialisers, and nn.MultiheadAttention's, which a loop over nn.Linear must not reach
+    "vit_b_32": ("vit_b_32", {"image_size": 64}, 64),
 }
 
 

@@ -192,7 +192,7 @@ class Expander:
             for arg, value in given.items():
                 if arg == "name":
                     continue
-                if isinstance(value, (str, list)):
+                if isinstance(value, (str, list, dict)):
                     env = env or self.env_for(scope, x)
                     value = self.evaluate(value, env, location_of(given, arg) or loc, key, arg)
                 values[arg] = value
@@ -204,6 +204,8 @@ class Expander:
     def evaluate(self, value, env, loc, op=None, arg=None):
         if isinstance(value, list):
             return [self.evaluate(v, env, loc, op, arg) for v in value]
+        if isinstance(value, dict):  # an initialiser: its arguments are checked as it resolves
+            return {k: self.evaluate(v, env, location_of(value, k) or loc) for k, v in value.items()}
         if not is_expression(value):
             return value
         result = resolve(value, env, loc)

@@ -154,7 +154,8 @@ EMITTERS = {
 
 # Helper module classes -> the torch module classes each builds inside itself, which a loop over
 # self.modules() reaches too (init.py leaves such a class's loop to the nodes one by one).
-INNER_MODULES = {"SeparableConv2d": ("nn.Conv2d",)}
+INNER_MODULES = {"SeparableConv2d": ("nn.Conv2d",), "nn.MultiheadAttention": ("nn.Linear",),
+                 "ShiftedWindowAttention": ("nn.Linear",)}
 
 # Ops whose output autograd does not keep, so a consumer may overwrite it in place.
 INPLACE_SAFE_PRODUCERS = {"conv2d", "batchnorm", "linear", "add"}

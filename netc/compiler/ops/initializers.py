@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from ...spec.errors import ShapeError
 from .attr_types import Float
+from .schema_types import either
 
 # kind -> its arguments with their defaults (torch.nn.init's); None: required.
 KINDS: dict[str, dict] = {
@@ -80,7 +81,7 @@ _TEXT = {"mode": MODES, "nonlinearity": NONLINEARITIES, "distribution": DISTRIBU
 def _choices(kind: str, arg: str) -> tuple[str, ...]:
     return VARIANCE_MODES if (kind, arg) == ("variance_scaling", "mode") else _TEXT[arg]
 
-_NUMBER = {"type": "number"}
+_NUMBER = either({"type": "number"})
 INIT_ARG = {
     "type": "object", "required": ["kind"], "additionalProperties": False,
     "description": "how the parameter starts, as torch.nn.init names it, e.g. "
