@@ -122,6 +122,9 @@ def test_lint_rederives_the_new_ops(tmp_path):
 def test_unknown_op_hints_only_close_spellings(tmp_path):
     assert did_you_mean("hardsigmoid", ["sigmoid", "relu"]) is None
     assert did_you_mean("swish", ["silu", "hardswish"]) is None
+    for other in ("elu", "selu", "celu", "glu", "prelu", "rrelu", "softmin"):  # not relu, softmax
+        assert did_you_mean(other, ["relu", "silu", "gelu", "softmax"]) is None, other
+    assert did_you_mean("rleu", ["relu", "silu", "gelu", "softmax"]) == "did you mean 'relu'?"
     assert did_you_mean("hard_sigmoid", ["sigmoid", "hardsigmoid"]) == "did you mean 'hardsigmoid'?"
     with pytest.raises(netc.SpecError, match="unknown op or block 'layer_norm'") as err:
         _one_op(tmp_path, "layer_norm")

@@ -68,13 +68,23 @@ def _source_line(loc: Location | None, sources: dict[str, str] | None) -> str | 
     return None
 
 
+# Activations of torch.nn and keras.activations one slip away from another function's name
+# ('elu' from 'relu', 'softmin' from 'softmax'): a different function, never a misspelling.
+OTHER_FUNCTIONS = frozenset({
+    "elu", "selu", "celu", "glu", "prelu", "rrelu", "mish", "softmin", "softplus", "softsign",
+    "exponential", "threshold", "hardshrink", "softshrink", "squareplus", "sparsemax"})
+
+
 def did_you_mean(word: str, choices) -> str | None:
     """A hint naming the closest known spelling, or None when nothing is close. Close means a
     slip of the keyboard: a few letters left out, added, changed or swapped (at most one per
     three letters, and at least one). A known name with letters put before it is a different,
     qualified name, not a slip ('hsigmoid', 'hardsigmoid' and 'sigmoid' are three functions), so
-    it is never offered."""
+    it is never offered; nor is anything for the name of another framework's function
+    (OTHER_FUNCTIONS)."""
     word = str(word)
+    if word.lower() in OTHER_FUNCTIONS:
+        return None
     close = difflib.get_close_matches(word, sorted(set(map(str, choices))), n=5, cutoff=0.6)
     low = word.lower()
     close = [c for c in close if edit_distance(low, c.lower()) <= max(1, len(c) // 3)
