@@ -231,3 +231,27 @@ def test_keras_matches_keras_layers_and_drops_as_stochastic_depth(tmp_path):
     kept = np.abs(dropped).reshape(64, -1).max(1) > 0
     assert 0 < kept.sum() < 64
     assert np.allclose(dropped[kept], ours[kept] / 0.5, atol=1e-6)
+
+
+def test_keras_batch_stochastic_depth_drops_the_whole_batch_or_none(tmp_path):
+    """torchvision's mode "batch": one draw for the batch, so each training call returns the
+    whole batch zeroed or the whole batch scaled by 1 / (1 - p); over 40 calls both happen (all
+    alike has chance 2^-39)."""
+    g = _load(tmp_path, """
+        netc: 1
+        input: {shape: [3, 4, 4]}
+        body:
+          - stochastic_depth: {p: 0.5, mode: batch}
+    """)
+    model = netc.build(g, backend="keras")
+    x = np.random.default_rng(0).normal(1, 1, (8, 4, 4, 3)).astype("float32")
+    outcomes = set()
+    for _ in range(40):
+        y = np.asarray(model(x, training=True))
+        if np.all(y == 0):
+            outcomes.add("dropped")
+        else:
+            assert np.allclose(y, x / 0.5, atol=1e-6), "a batch-mode draw kept only some rows"
+            outcomes.add("kept")
+    assert outcomes == {"dropped", "kept"}
+    assert np.array_equal(np.asarray(model(x, training=False)), x)
