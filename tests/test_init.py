@@ -53,6 +53,7 @@ CASES = {
     # a patch embedding whose std is an expression of the patch, the MLP's and the head's own
     # initialisers, and nn.MultiheadAttention's, which a loop over nn.Linear must not reach
     "vit_b_32": ("vit_b_32", {"image_size": 64}, 64),
+    "swin_t": ("swin_t", {}, 64),  # window attention's two linear layers, every other nn.Linear
 }
 
 
@@ -121,8 +122,9 @@ def test_declared_initialisers_are_written_into_the_source():
 
 # Keras: the same comparison on the weights a Keras build starts from, read in the IR's layout.
 # MobileNetV2 has depthwise convolutions (whose fans Keras counts otherwise) and a normal
-# classifier; GoogLeNet a truncated normal whose bounds lie 200 standard deviations out.
-@pytest.mark.parametrize("spec", ["mobilenet_v2", "googlenet"])
+# classifier; GoogLeNet a truncated normal whose bounds lie 200 standard deviations out; Swin-T
+# window attention, whose Keras layer takes one initialiser for its two kernels.
+@pytest.mark.parametrize("spec", ["mobilenet_v2", "googlenet", "swin_t"])
 def test_keras_weight_statistics_match_the_reference_builder(spec):
     from netc.backends import get_backend
 
@@ -462,3 +464,20 @@ def test_every_keras_spec_declares_its_initialisers():
                      and node.attrs[attr]["kind"] == "default" and (has_bias or attr != "bias_init")]
     assert set(REFERENCES) == {f"keras/{path.name}" for path in (EXAMPLES / "keras").glob("*.yaml")}
     assert not left, left[:5]
+
+
+def test_keras_window_attention_takes_one_initialiser_for_both_kernels(tmp_path):
+    """Keras's WindowAttention draws its qkv (C x 3C) and proj (C x C) kernels from one
+    initialiser: one that does not depend on the shape is written once, a Kaiming one (whose
+    spread does) is refused rather than approximated."""
+    spec = tmp_path / "window.yaml"
+    layer = "  - window_attention: {heads: 2, window: 4, init: %s}\n"
+    spec.write_text("netc: 1\ninput: {shape: [16, 8, 8]}\nbody:\n"
+                    + layer % "{kind: trunc_normal, std: 0.02}")
+    source = netc.emit(str(spec), "keras")
+    call = source[source.index("WindowAttention(window_size"):]
+    assert call.count("kernel_initializer=keras.") == 1 and "bias_initializer=" not in call
+    spec.write_text(spec.read_text().replace("{kind: trunc_normal, std: 0.02}",
+                                             "{kind: kaiming_normal}"))
+    with pytest.raises(netc.SpecError, match="one kernel_initializer for parameters of different"):
+        netc.emit(str(spec), "keras")

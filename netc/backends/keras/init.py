@@ -10,7 +10,9 @@ out (a value falls beyond them with probability below 2e-23), and is refused oth
 `variance_scaling` is Keras's own VarianceScaling, which counts the fans of the layer's kernel as
 the IR does (initializers.py) wherever the layer is the one the IR counts for: a DepthwiseConv2D
 or SeparableConv2D's depthwise kernel for a depthwise kernel, a Conv2D or Dense otherwise; a
-kernel of another layer is given the distribution it stands for.
+kernel of another layer is given the distribution it stands for. Swin's WindowAttention takes one
+initialiser for both its kernels (and one for both biases), so a kind whose distribution depends
+on the kernel's shape is refused there.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ _ARGS = {
                          "pointwise.bias": ("bias_initializer", "zeros", "bias_init")},
 }
 _ARGS["linear"] = _ARGS["channel_linear"] = _ARGS["conv2d"]  # a Dense layer: kernel and bias
+# Swin's WindowAttention: one initialiser for both its kernels, one for both its biases
+_ARGS["window_attention"] = {f"{layer}.{p}": _ARGS["conv2d"][p] for layer in ("qkv", "proj")
+                             for p in ("weight", "bias")}
 _FAR = 10.0  # standard deviations
 
 
@@ -38,7 +43,7 @@ def initializers(node, kernel_arg: str | None = None) -> str:
     """`, kernel_initializer=...` arguments for a node's declared initialisers; "" when Keras's
     defaults are what the node declares. `kernel_arg` renames the weight's argument
     (DepthwiseConv2D's `depthwise_initializer`)."""
-    out = ""
+    written: dict[str, str] = {}
     shapes = {p.name: p.shape for p in node.params}
     for param, (arg, built, attr) in _ARGS[node.op].items():
         init = node.attrs[attr]
@@ -48,8 +53,18 @@ def initializers(node, kernel_arg: str | None = None) -> str:
         weight = param.replace("bias", "weight")
         if init == GLOROT_UNIFORM and _counts_as_the_ir(node, param, name, shapes[weight]):
             continue  # the layer's own default kernel initialiser
-        out += f", {name}={_initializer(init, shapes[weight], node, param, name)}"
-    return out
+        if name in written:  # one argument for two parameters of one attribute
+            if init["kind"].startswith(("kaiming", "xavier")) or (
+                    init["kind"] == "variance_scaling"
+                    and not _counts_as_the_ir(node, param, name, shapes[weight])):
+                raise UnsupportedOp(f"{node.name}: the Keras layer takes one {name} for "
+                                    f"parameters of different shapes, from which {init['kind']} "
+                                    "draws different distributions", node.location,
+                                    hint="declare one that does not depend on the shape (normal, "
+                                         "trunc_normal, uniform, or variance_scaling)")
+            continue
+        written[name] = _initializer(init, shapes[weight], node, param, name)
+    return "".join(f", {name}={text}" for name, text in written.items())
 
 
 def _counts_as_the_ir(node, param: str, arg: str, weight_shape: list[int]) -> bool:

@@ -36,12 +36,18 @@ _OPS = {
     "separable_conv2d": ({3: "SeparableConv2d"}, {"depthwise.weight": "default",
                                                   "pointwise.weight": "default",
                                                   "pointwise.bias": "default"}),
+    "window_attention": ({3: "ShiftedWindowAttention"},
+                         {f"{layer}.{p}": "default" for layer in ("qkv", "proj")
+                          for p in ("weight", "bias")}),
 }
 # the ops of one loop branch: their modules are of one class and start alike in torch
-_FAMILIES = (("conv2d",), ("linear", "channel_linear"), ("batchnorm",), ("separable_conv2d",))
+_FAMILIES = (("conv2d",), ("linear", "channel_linear"), ("batchnorm",), ("separable_conv2d",),
+             ("window_attention",))
 # IR parameter -> the attribute holding its initialiser
 _ATTR = {"weight": "init", "bias": "bias_init", "depthwise.weight": "init",
-         "pointwise.weight": "pointwise_init", "pointwise.bias": "bias_init"}
+         "pointwise.weight": "pointwise_init", "pointwise.bias": "bias_init",
+         "qkv.weight": "init", "qkv.bias": "bias_init", "proj.weight": "init",
+         "proj.bias": "bias_init"}
 _KAIMING_DEFAULTS = {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}
 
 

@@ -7,7 +7,9 @@ The window attention is one op, as torchvision's ShiftedWindowAttention is one m
 weights are `qkv` and `proj` (nn.Linear) and `relative_position_bias_table` ((2Wh-1)(2Ww-1) x
 heads); the table's index (which entry each pair of window positions reads) is fixed by the
 window size, so it is a constant of the emitted source (torch: the `relative_position_index`
-buffer, as torchvision keeps it), not a parameter.
+buffer, as torchvision keeps it), not a parameter. `init` and `bias_init` start both linear
+layers (torchvision's SwinTransformer initialises every nn.Linear alike); the table starts as
+torchvision's module starts it, from a truncated normal of std 0.02.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from ...spec.errors import ShapeError
 from . import OpDef, register, spatial
 from .attr_types import CHANNELS, PAIR, PROBABILITY, Ints
 from .conv import pair
+from .initializers import DEFAULT, INIT_ARGS, INIT_ATTRS, resolve_inits
 from .schema_types import CHANNELS_ARG, NONNEG_INT, PAIR as PAIR_ARG, PROB, either
 
 SHIFT = Ints(2, 0, 1024)
@@ -36,7 +39,7 @@ def _resolve(args, in_shapes):
                          f"{window}")
     return {"dim": c, "num_heads": args["heads"], "window": window, "shift": shift,
             "attention_dropout": float(args["attention_dropout"]),
-            "dropout": float(args["dropout"])}
+            "dropout": float(args["dropout"]), **resolve_inits(args, "window_attention")}
 
 
 def _infer(attrs, in_shapes):
@@ -70,10 +73,11 @@ register(OpDef(
     args={"heads": CHANNELS_ARG, "window": PAIR_ARG,
           "shift": either({"type": "integer", "minimum": 0},
                           {"type": "array", "items": NONNEG_INT, "minItems": 2, "maxItems": 2}),
-          "attention_dropout": PROB, "dropout": PROB},
-    required=("heads", "window"), defaults={"shift": 0, "attention_dropout": 0.0, "dropout": 0.0},
+          "attention_dropout": PROB, "dropout": PROB, **INIT_ARGS},
+    required=("heads", "window"), defaults={"shift": 0, "attention_dropout": 0.0, "dropout": 0.0,
+                                            "init": DEFAULT, "bias_init": DEFAULT},
     attrs={"dim": CHANNELS, "num_heads": CHANNELS, "window": PAIR, "shift": SHIFT,
-           "attention_dropout": PROBABILITY, "dropout": PROBABILITY},
+           "attention_dropout": PROBABILITY, "dropout": PROBABILITY, **INIT_ATTRS},
     resolve=_resolve, infer=_infer, params=_params, macs=_macs))
 
 
