@@ -205,7 +205,8 @@ class Expander:
         if isinstance(value, list):
             return [self.evaluate(v, env, loc, op, arg) for v in value]
         if isinstance(value, dict):  # an initialiser: its arguments are checked as it resolves
-            return {k: self.evaluate(v, env, location_of(value, k) or loc) for k, v in value.items()}
+            return {k: self.evaluate(v, env, location_of(value, k) or loc)
+                    for k, v in value.items()}
         if not is_expression(value):
             return value
         result = resolve(value, env, loc)

@@ -4,9 +4,10 @@ Each IR initialiser becomes the Keras initialiser that draws from the same distr
 and Xavier are written as the normal or uniform distribution they stand for, their spread
 computed from torch's fans of the IR weight (Keras counts a depthwise kernel's fans otherwise).
 `default` leaves Keras's own choice (Glorot uniform kernels, zero biases, batch norm's ones and
-zeros), and an initialiser that is that choice is not written either. Keras truncates a normal at exactly two standard deviations; a truncated normal with
-other bounds is written as a plain normal when both bounds lie at least 10 standard deviations
-out (a value falls beyond them with probability below 2e-23), and is refused otherwise.
+zeros), and an initialiser that is that choice is not written either. Keras truncates a normal
+at exactly two standard deviations; a truncated normal with other bounds is written as a plain
+normal when both bounds lie at least 10 standard deviations out (a value falls beyond them with
+probability below 2e-23), and is refused otherwise.
 `variance_scaling` is Keras's own VarianceScaling, which counts the fans of the layer's kernel as
 the IR does (initializers.py) wherever the layer is the one the IR counts for: a DepthwiseConv2D
 or SeparableConv2D's depthwise kernel for a depthwise kernel, a Conv2D or Dense otherwise; a

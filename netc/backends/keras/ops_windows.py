@@ -17,7 +17,8 @@ def window_attention(n, ctx):
                  f"dropout={lit(at['dropout'])}{initializers(n)})", ctx, *ctx.args)
 
 
-EMITTERS = {"window_attention": window_attention, "patch_merge": _layer("PatchMerge()", "PatchMerge")}
+EMITTERS = {"window_attention": window_attention,
+            "patch_merge": _layer("PatchMerge()", "PatchMerge")}
 
 HELPERS = {
     "PatchMerge": '''

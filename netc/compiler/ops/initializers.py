@@ -85,9 +85,11 @@ _NUMBER = either({"type": "number"})
 INIT_ARG = {
     "type": "object", "required": ["kind"], "additionalProperties": False,
     "description": "how the parameter starts, as torch.nn.init names it, e.g. "
-                   "{kind: kaiming_normal, mode: fan_out, nonlinearity: relu}, or as Keras's "
-                   "VarianceScaling: {kind: variance_scaling, scale: 2.0, mode: fan_out}",
-    "properties": {"kind": {"enum": [*KINDS, *KERAS_NAMED]}, "mode": {"enum": list(VARIANCE_MODES)},
+                   "{kind: kaiming_normal, mode: fan_out, nonlinearity: relu}, or as Keras "
+                   "names it: {kind: glorot_uniform}, {kind: he_normal}, or any VarianceScaling "
+                   "{kind: variance_scaling, scale: 2.0, mode: fan_out}",
+    "properties": {"kind": {"enum": [*KINDS, *KERAS_NAMED]},
+                   "mode": {"enum": list(VARIANCE_MODES)},
                    "nonlinearity": {"enum": list(NONLINEARITIES)},
                    "distribution": {"enum": list(DISTRIBUTIONS)},
                    **{k: _NUMBER for k in ("value", "mean", "std", "a", "b", "low", "high", "gain",
@@ -164,8 +166,8 @@ def resolve_inits(args, op: str, kernels=("init",), others=("bias_init",)) -> di
     out = {attr: resolve_init(args[attr], f"{op} {attr}") for attr in (*kernels, *others)}
     for attr in others:
         if out[attr]["kind"] == "variance_scaling":
-            raise ShapeError(f"{op} {attr}: {args[attr]['kind']} initialises kernels, whose fans it "
-                             "counts; a one-dimensional parameter takes zeros, constant, normal, "
+            raise ShapeError(f"{op} {attr}: {args[attr]['kind']} initialises kernels, whose fans "
+                             "it counts; a one-dimensional parameter takes zeros, constant, normal, "
                              "trunc_normal or uniform")
     return out
 
