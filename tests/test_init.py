@@ -414,6 +414,9 @@ def test_variance_scaling_counts_fans_as_the_keras_layer_of_each_convolution(tmp
      "linear bias_init: glorot_uniform initialises kernels"),
     ("linear: {out: 2, init: {kind: he_normal, scale: 1.0}}",
      "Keras's he_normal takes no arguments; found 'scale'"),
+    # an argument written as an expression must give a number
+    ("linear: {out: 2, init: {kind: normal, std: \"${'x'}\"}}", "normal std is a number, found 'x'"),
+    ("linear: {out: 2, init: {kind: normal, std: \"${1 > 0}\"}}", "normal std is a number, found True"),
 ])
 def test_bad_variance_scaling_is_a_located_error(tmp_path, layer, message):
     spec = tmp_path / "bad.yaml"

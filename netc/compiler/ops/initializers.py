@@ -117,6 +117,8 @@ def resolve_init(given, what: str) -> dict:
         value = given.get(arg, default)
         if value is None:
             raise ShapeError(f"{what}: a {kind} initialiser needs '{arg}'")
+        if arg not in _TEXT and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ShapeError(f"{what}: {kind} {arg} is a number, found {value!r:.40}")
         out[arg] = value if arg in _TEXT else float(value)
     problem = INIT.problem(out)
     if problem:
